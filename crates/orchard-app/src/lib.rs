@@ -1,0 +1,179 @@
+//! `orchard-app`: Orchard's use cases, shared by the CLI and the server.
+//!
+//! [`App::open`] wires configuration to services: it prepares the data directory, opens
+//! the store (migrating it), the vault, the egress ledger and the one HTTP client, takes
+//! this process's writer lease and recovers replies left open by a process that died.
+//! The use cases ([`chat`], [`providers`], [`topics`]) are methods on [`App`]; they take
+//! no user id from callers, because in the local studio the user is the one local person
+//! (hosted mode will construct per-request scopes instead).
+
+pub mod chat;
+pub mod config;
+mod error;
+mod lease;
+mod ledger;
+pub mod providers;
+pub mod topics;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use orchard_core::UserId;
+use orchard_core::catalogue::Catalogue;
+use orchard_net::HttpClient;
+use orchard_privacy::vault::Vault;
+use orchard_store::Store;
+use orchard_store::sqlite::{SqliteStore, StoreOptions};
+
+pub use config::Config;
+pub use error::AppError;
+pub use lease::WriterLease;
+pub use ledger::LedgerWriter;
+
+/// A running Orchard: configuration, storage, vault and network, for one process.
+pub struct App {
+    config: Config,
+    sqlite: SqliteStore,
+    store: Arc<dyn Store>,
+    vault: Vault,
+    http: HttpClient,
+    ledger: LedgerWriter,
+    catalogue: Catalogue,
+    user: UserId,
+    lease: WriterLease,
+    recovered: u64,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("data_dir", &self.config.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl App {
+    /// Opens everything. Must run inside a Tokio runtime.
+    pub async fn open(config: Config) -> Result<App, AppError> {
+        prepare_data_dir(&config.data_dir)?;
+        let catalogue = load_catalogue(&config.data_dir)?;
+        let lease = WriterLease::acquire(&config.data_dir)?;
+        let sqlite = SqliteStore::open(
+            config.database_path(),
+            &StoreOptions {
+                busy_timeout: config.busy_timeout,
+                ..StoreOptions::default()
+            },
+        )
+        .await?;
+        let store: Arc<dyn Store> = Arc::new(sqlite.clone());
+        let user = store.ensure_local_user().await?.id;
+        let vault = match &config.master_key_file {
+            Some(path) => Vault::open_existing(path)?,
+            None => Vault::open_or_create(&config.master_key_path())?,
+        };
+        let recovered = lease::recover(store.as_ref(), &config.data_dir, lease.id()).await?;
+        let ledger = LedgerWriter::start(store.clone());
+        let http = HttpClient::new(config.net.clone(), Arc::new(ledger.clone()))
+            .map_err(|e| AppError::new("internal", e.to_string()))?;
+        Ok(App {
+            config,
+            sqlite,
+            store,
+            vault,
+            http,
+            ledger,
+            catalogue,
+            user,
+            lease,
+            recovered,
+        })
+    }
+
+    /// Flushes the egress ledger, closes the database and releases the writer lease.
+    pub async fn shutdown(self) {
+        self.ledger.flush().await;
+        self.sqlite.close().await;
+        drop(self.lease);
+    }
+
+    /// The configuration in effect.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The storage.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The provider catalogue (built-in plus the person's overrides).
+    pub fn catalogue(&self) -> &Catalogue {
+        &self.catalogue
+    }
+
+    /// The person this process acts for.
+    pub fn user(&self) -> UserId {
+        self.user
+    }
+
+    /// How many replies of dead processes were marked interrupted at start.
+    pub fn recovered_replies(&self) -> u64 {
+        self.recovered
+    }
+
+    /// Waits until every outbound request so far is in the egress ledger.
+    pub async fn flush_ledger(&self) {
+        self.ledger.flush().await;
+    }
+
+    pub(crate) fn vault(&self) -> &Vault {
+        &self.vault
+    }
+
+    pub(crate) fn http(&self) -> &HttpClient {
+        &self.http
+    }
+
+    pub(crate) fn writer_id(&self) -> &str {
+        self.lease.id()
+    }
+}
+
+fn prepare_data_dir(dir: &Path) -> Result<(), AppError> {
+    std::fs::create_dir_all(dir).map_err(|e| lease::not_writable(dir, &e))?;
+    #[cfg(unix)]
+    {
+        // The directory holds conversations and the master key: keep it to its owner.
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(dir)
+            && meta.permissions().mode() & 0o077 != 0
+            && dir
+                .read_dir()
+                .map(|mut d| d.next().is_none())
+                .unwrap_or(false)
+        {
+            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+        }
+    }
+    // Prove we can write before anything else tries to.
+    let probe = dir.join(".orchard-write-test");
+    std::fs::write(&probe, b"").map_err(|e| lease::not_writable(dir, &e))?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}
+
+/// The built-in catalogue with the overrides in `catalogue.toml` of `dir`, if any.
+pub fn load_catalogue(dir: &Path) -> Result<Catalogue, AppError> {
+    let path = dir.join("catalogue.toml");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Catalogue::builtin()
+            .with_overrides(&text)
+            .map_err(|e| AppError::new("config_invalid", format!("{}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Catalogue::builtin()),
+        Err(e) => Err(AppError::new(
+            "config_invalid",
+            format!("cannot read {}: {e}", path.display()),
+        )),
+    }
+}

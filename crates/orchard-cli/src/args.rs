@@ -1,0 +1,149 @@
+//! The command line (the contract scripts rely on; see README).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Orchard: a privacy-first AI studio. Your keys and conversations stay on this
+/// machine and go only to the providers you choose.
+#[derive(Debug, Parser)]
+#[command(name = "orchard", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// Data directory [default: $ORCHARD_DATA_DIR, else ~/.local/share/orchard].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Log filter written to stderr (e.g. warn, info, orchard_net=debug) [env: ORCHARD_LOG].
+    #[arg(long, global = true, value_name = "FILTER")]
+    pub log: Option<String>,
+
+    /// Proxy for every outbound request (http://, https://, socks5://, socks5h://, or "none")
+    /// [env: ORCHARD_PROXY; else HTTPS_PROXY/HTTP_PROXY/ALL_PROXY].
+    #[arg(long, global = true, value_name = "URL")]
+    pub proxy: Option<String>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the studio (HTTP server) until Ctrl-C or SIGTERM.
+    Serve {
+        /// Address to listen on [default: 127.0.0.1:7878] [env: ORCHARD_BIND].
+        #[arg(long, value_name = "ADDR:PORT")]
+        bind: Option<String>,
+    },
+    /// Send a message and stream the answer to stdout.
+    Chat(ChatArgs),
+    /// List topics (id, last update, message count, title).
+    Topics,
+    /// Show a topic's conversation.
+    Show {
+        /// The topic id (see `orchard topics`).
+        topic: String,
+    },
+    /// Manage model providers and their keys.
+    #[command(subcommand)]
+    Provider(ProviderCommand),
+    /// Inspect configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `orchard chat`.
+#[derive(Debug, Args)]
+pub struct ChatArgs {
+    /// PROVIDER:MODEL (split at the first ':'); default: the last model used.
+    #[arg(short = 'm', long = "model", value_name = "PROVIDER:MODEL")]
+    pub model: Option<String>,
+    /// Continue this topic (an id from `orchard topics`, or `last`).
+    #[arg(long, value_name = "ID", conflicts_with = "new")]
+    pub topic: Option<String>,
+    /// Start a new topic (the default when --topic is not given).
+    #[arg(long)]
+    pub new: bool,
+    /// A system prompt, kept in the topic for later turns.
+    #[arg(long, value_name = "TEXT")]
+    pub system: Option<String>,
+    /// Ask for the whole answer at once instead of streaming it.
+    #[arg(long)]
+    pub no_stream: bool,
+    /// The message (words are joined with spaces); read from stdin when omitted.
+    #[arg(value_name = "MESSAGE")]
+    pub message: Vec<String>,
+}
+
+/// How a key is given. Never as an argument: argv is visible to every user via `ps`.
+#[derive(Debug, Args, Default)]
+pub struct KeyArgs {
+    /// Read the key from stdin (one key per line; several lines add several keys).
+    #[arg(long, conflicts_with = "key_env")]
+    pub key_stdin: bool,
+    /// Read the key from this environment variable.
+    #[arg(long, value_name = "VAR")]
+    pub key_env: Option<String>,
+}
+
+/// `orchard provider …`.
+#[derive(Debug, Subcommand)]
+pub enum ProviderCommand {
+    /// Add a provider. NAME may be a catalogue id (see `provider catalogue`).
+    Add {
+        /// Name to use in `-m NAME:model`.
+        name: String,
+        /// Wire protocol [default: the catalogue's, else openai].
+        #[arg(long)]
+        protocol: Option<String>,
+        /// Base URL (`/v1` is added unless the path ends in a version; a trailing `#` means use as is).
+        #[arg(long, value_name = "URL")]
+        base_url: Option<String>,
+        #[command(flatten)]
+        key: KeyArgs,
+    },
+    /// List providers with masked keys.
+    List,
+    /// Remove a provider, its keys and models (conversations keep their history).
+    Remove {
+        /// Provider name.
+        name: String,
+    },
+    /// Fetch and list the provider's models.
+    Models {
+        /// Provider name.
+        name: String,
+    },
+    /// Manage a provider's keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// List the built-in provider catalogue.
+    Catalogue,
+}
+
+/// `orchard provider key …`.
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Add keys after the existing ones.
+    Add {
+        /// Provider name.
+        name: String,
+        #[command(flatten)]
+        key: KeyArgs,
+    },
+    /// Remove the key shown as MASK in `provider list`.
+    Remove {
+        /// Provider name.
+        name: String,
+        /// The key's mask, e.g. sk-…7f3a.
+        mask: String,
+    },
+}
+
+/// `orchard config …`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration, secrets redacted.
+    Show,
+}

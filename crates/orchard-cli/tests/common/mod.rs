@@ -1,0 +1,217 @@
+//! Helpers for driving the real `orchard` binary in a fresh data directory.
+#![allow(dead_code, missing_docs)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use orchard_testkit::FakeProvider;
+use sqlx::Connection;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, Command};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_orchard");
+pub const KEY: &str = "sk-test-4f9a2c7e1b8d6a3f5e0c9b2a7d4e1f3a";
+
+/// A private home and data directory for one test.
+pub struct Sandbox {
+    pub root: tempfile::TempDir,
+    pub data: PathBuf,
+    pub home: PathBuf,
+    extra_env: Vec<(String, String)>,
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        let root = tempfile::tempdir().unwrap();
+        let data = root.path().join("data");
+        let home = root.path().join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        Self {
+            root,
+            data,
+            home,
+            extra_env: Vec::new(),
+        }
+    }
+
+    /// Sets an environment variable for every later command.
+    pub fn env(&mut self, k: &str, v: &str) -> &mut Self {
+        self.extra_env.push((k.to_owned(), v.to_owned()));
+        self
+    }
+
+    /// `orchard ARGS` with a clean environment: no proxy variables or settings of the
+    /// machine running the tests leak in.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.args(args)
+            .env_clear()
+            .env("HOME", &self.home)
+            .env("ORCHARD_DATA_DIR", &self.data)
+            .env("LANG", "C.UTF-8")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        for (k, v) in &self.extra_env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    pub async fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().await.unwrap()
+    }
+
+    pub async fn run_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = self.cmd(args).stdin(Stdio::piped()).spawn().unwrap();
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(stdin.as_bytes()).await.unwrap();
+        drop(input);
+        child.wait_with_output().await.unwrap()
+    }
+
+    /// Runs and asserts success; returns stdout.
+    pub async fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args).await;
+        assert_success(&out, args);
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Adds the fake provider as `name` with `key` (if any).
+    pub async fn add_fake(&self, fake: &FakeProvider, name: &str, key: Option<&str>) {
+        let url = fake.base_url();
+        let out = match key {
+            Some(k) => {
+                self.run_stdin(
+                    &["provider", "add", name, "--base-url", &url, "--key-stdin"],
+                    &format!("{k}\n"),
+                )
+                .await
+            }
+            None => {
+                self.run(&["provider", "add", name, "--base-url", &url])
+                    .await
+            }
+        };
+        assert_success(&out, &["provider", "add", name]);
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.data.join("orchard.db")
+    }
+
+    /// A connection to the database, for looking at what was stored.
+    pub async fn db(&self) -> SqliteConnection {
+        SqliteConnection::connect_with(&SqliteConnectOptions::new().filename(self.db_path()))
+            .await
+            .unwrap()
+    }
+
+    /// (status, text) of the newest assistant message.
+    pub async fn last_reply(&self) -> (String, String) {
+        let mut c = self.db().await;
+        let row: (String, Option<String>) = sqlx::query_as(
+            "SELECT m.status, (SELECT group_concat(b.content, '') FROM message_blocks b WHERE b.message_id = m.id AND b.kind = 'text') \
+             FROM messages m WHERE m.role = 'assistant' ORDER BY m.id DESC LIMIT 1",
+        )
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+        c.close().await.unwrap();
+        (row.0, row.1.unwrap_or_default())
+    }
+
+    /// Waits (polling the database, bounded) until the newest reply has `text`.
+    pub async fn wait_reply_text(&self, text: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if self.db_path().exists() {
+                let mut c = self.db().await;
+                let got: Option<String> = sqlx::query_scalar(
+                    "SELECT group_concat(b.content, '') FROM message_blocks b WHERE b.kind = 'text' AND b.message_id = \
+                     (SELECT MAX(id) FROM messages WHERE role = 'assistant')",
+                )
+                .fetch_one(&mut c)
+                .await
+                .unwrap_or(None);
+                c.close().await.unwrap();
+                if got.as_deref() == Some(text) {
+                    return;
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "reply never reached {text:?} in the database"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+pub fn assert_success(out: &Output, what: &[&str]) {
+    assert!(
+        out.status.success(),
+        "orchard {what:?} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Reads the child's stdout until it contains `needle` (bounded); returns what was read.
+pub async fn read_stdout_until(child: &mut Child, needle: &str) -> String {
+    let out = child.stdout.as_mut().unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !String::from_utf8_lossy(&seen).contains(needle) {
+        let n = tokio::time::timeout_at(deadline, out.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "stdout never showed {needle:?}; got {:?}",
+                    String::from_utf8_lossy(&seen)
+                )
+            })
+            .unwrap();
+        assert!(
+            n > 0,
+            "stdout closed before {needle:?}; got {:?}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8(seen).unwrap()
+}
+
+/// Every file under `dir`, recursively.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}

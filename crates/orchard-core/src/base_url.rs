@@ -1,0 +1,174 @@
+//! The base-URL rule for OpenAI-compatible providers.
+//!
+//! People paste base URLs in every form: `https://api.deepseek.com`,
+//! `https://api.groq.com/openai/v1`, `https://open.bigmodel.cn/api/paas/v4`. The rule:
+//!
+//! * if the path already ends in a version segment (`v1`, `v4`, `v1beta`, …) it is kept;
+//! * otherwise `/v1` is appended;
+//! * a trailing `#` means "use exactly this", for gateways with unusual paths.
+//!
+//! Endpoint paths (`chat/completions`, `models`) are then appended to the result.
+
+use url::Url;
+
+/// Why a base URL was refused. Messages never echo userinfo (it could hold a password).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BaseUrlError {
+    /// Not parseable as a URL at all.
+    #[error("'{0}' is not a valid URL (expected something like https://api.example.com/v1)")]
+    Invalid(String),
+    /// Only `http` and `https` are spoken.
+    #[error("the base URL must start with http:// or https://, not {0}://")]
+    Scheme(String),
+    /// `https://user:pass@host` would store a credential in plain text.
+    #[error(
+        "the base URL contains a user name or password; remove it and give the key with \
+         --key-stdin so it is stored encrypted"
+    )]
+    Credentials,
+}
+
+/// Validates `raw` and applies the rule in the module docs. The result has no trailing
+/// slash.
+pub fn resolve_api_base(raw: &str) -> Result<Url, BaseUrlError> {
+    let raw = raw.trim();
+    let (raw, verbatim) = match raw.strip_suffix('#') {
+        Some(rest) => (rest, true),
+        None => (raw, false),
+    };
+    let mut url = Url::parse(raw).map_err(|_| BaseUrlError::Invalid(redact_userinfo(raw)))?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(BaseUrlError::Scheme(url.scheme().to_owned()));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(BaseUrlError::Credentials);
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(BaseUrlError::Invalid(raw.to_owned()));
+    }
+    url.set_fragment(None);
+    let trimmed = url.path().trim_end_matches('/').to_owned();
+    let last = trimmed.rsplit('/').next().unwrap_or("");
+    let path = if verbatim || is_version_segment(last) {
+        trimmed
+    } else {
+        format!("{trimmed}/v1")
+    };
+    url.set_path(&path);
+    Ok(url)
+}
+
+/// `base` + `/` + `path`, keeping any query string of `base`.
+pub fn endpoint(base: &Url, path: &str) -> Url {
+    let mut url = base.clone();
+    let joined = format!(
+        "{}/{}",
+        base.path().trim_end_matches('/'),
+        path.trim_start_matches('/')
+    );
+    url.set_path(&joined);
+    url
+}
+
+/// `v` followed by digits and then optionally letters and digits: `v1`, `v4`, `v1beta`.
+fn is_version_segment(segment: &str) -> bool {
+    let Some(rest) = segment.strip_prefix('v') else {
+        return false;
+    };
+    let digits = rest.chars().take_while(char::is_ascii_digit).count();
+    digits > 0 && rest[digits..].chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+fn redact_userinfo(raw: &str) -> String {
+    match (raw.find("://"), raw.find('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://…@{}", &raw[..s], &raw[at + 1..]),
+        _ => raw.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base(s: &str) -> String {
+        resolve_api_base(s).unwrap().to_string()
+    }
+
+    #[test]
+    fn appends_v1_unless_a_version_segment_ends_the_path() {
+        assert_eq!(
+            base("https://api.deepseek.com"),
+            "https://api.deepseek.com/v1"
+        );
+        assert_eq!(
+            base("https://api.deepseek.com/"),
+            "https://api.deepseek.com/v1"
+        );
+        assert_eq!(
+            base("https://api.groq.com/openai/v1"),
+            "https://api.groq.com/openai/v1"
+        );
+        assert_eq!(
+            base("https://api.groq.com/openai/v1/"),
+            "https://api.groq.com/openai/v1"
+        );
+        assert_eq!(
+            base("https://open.bigmodel.cn/api/paas/v4"),
+            "https://open.bigmodel.cn/api/paas/v4"
+        );
+        assert_eq!(
+            base("https://generativelanguage.googleapis.com/v1beta"),
+            "https://generativelanguage.googleapis.com/v1beta"
+        );
+        assert_eq!(base("http://127.0.0.1:1234"), "http://127.0.0.1:1234/v1");
+        assert_eq!(
+            base("https://gw.example.com/openai"),
+            "https://gw.example.com/openai/v1"
+        );
+        // "version" and "v" alone are not version segments.
+        assert_eq!(
+            base("https://x.example/version"),
+            "https://x.example/version/v1"
+        );
+        assert_eq!(base("https://x.example/v"), "https://x.example/v/v1");
+    }
+
+    #[test]
+    fn trailing_hash_means_verbatim() {
+        assert_eq!(
+            base("https://gw.example.com/custom/path#"),
+            "https://gw.example.com/custom/path"
+        );
+        assert_eq!(base("https://gw.example.com/#"), "https://gw.example.com/");
+    }
+
+    #[test]
+    fn endpoints_append_and_keep_the_query() {
+        let b = resolve_api_base("https://api.example.com").unwrap();
+        assert_eq!(
+            endpoint(&b, "chat/completions").as_str(),
+            "https://api.example.com/v1/chat/completions"
+        );
+        let q =
+            resolve_api_base("https://az.example.com/openai/v1?api-version=2024-10-21").unwrap();
+        assert_eq!(
+            endpoint(&q, "/models").as_str(),
+            "https://az.example.com/openai/v1/models?api-version=2024-10-21"
+        );
+    }
+
+    #[test]
+    fn refuses_bad_urls_without_echoing_credentials() {
+        assert!(matches!(
+            resolve_api_base("not a url"),
+            Err(BaseUrlError::Invalid(_))
+        ));
+        assert_eq!(
+            resolve_api_base("ftp://x.example").unwrap_err(),
+            BaseUrlError::Scheme("ftp".into())
+        );
+        let err = resolve_api_base("https://me:hunter2@x.example/v1").unwrap_err();
+        assert_eq!(err, BaseUrlError::Credentials);
+        assert!(!err.to_string().contains("hunter2"));
+    }
+}

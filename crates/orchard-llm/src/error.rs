@@ -1,0 +1,452 @@
+//! Provider failures, sorted into the kinds a person can act on.
+
+use std::fmt;
+use std::time::Duration;
+
+use orchard_net::{NetError, NetErrorKind};
+use serde_json::Value;
+
+/// What went wrong, independent of the protocol.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProviderErrorKind {
+    /// The key was rejected (401/403 with a key sent).
+    BadKey,
+    /// The provider wants a key and none was sent.
+    MissingKey,
+    /// The model does not exist or the key has no access to it.
+    UnknownModel,
+    /// Too many requests (429).
+    RateLimited,
+    /// The conversation exceeds the model's context window.
+    ContextTooLong,
+    /// Any other refusal of the request (4xx).
+    BadRequest,
+    /// The address answered 404 for the endpoint itself: usually a wrong base URL.
+    WrongEndpoint,
+    /// The provider failed (5xx).
+    Server,
+    /// A proxy or gateway answered with an HTML page instead of the API.
+    HtmlPage,
+    /// The network failed (connect, DNS, TLS, proxy, timeouts, cut connection).
+    Network(NetErrorKind),
+    /// The stream ended before the answer was complete.
+    StreamCut,
+    /// The provider sent something that is not its documented format.
+    Protocol,
+    /// The provider reported an error inside the stream.
+    InStream,
+}
+
+impl ProviderErrorKind {
+    /// A stable, machine-readable code (for the API and for scripts).
+    pub fn code(&self) -> &'static str {
+        match self {
+            ProviderErrorKind::BadKey => "provider_bad_key",
+            ProviderErrorKind::MissingKey => "provider_missing_key",
+            ProviderErrorKind::UnknownModel => "provider_unknown_model",
+            ProviderErrorKind::RateLimited => "provider_rate_limited",
+            ProviderErrorKind::ContextTooLong => "provider_context_too_long",
+            ProviderErrorKind::BadRequest => "provider_bad_request",
+            ProviderErrorKind::WrongEndpoint => "provider_wrong_endpoint",
+            ProviderErrorKind::Server => "provider_server_error",
+            ProviderErrorKind::HtmlPage => "provider_html_page",
+            ProviderErrorKind::Network(NetErrorKind::Proxy) => "proxy_unreachable",
+            ProviderErrorKind::Network(NetErrorKind::Tls) => "provider_tls",
+            ProviderErrorKind::Network(
+                NetErrorKind::ConnectTimeout(_)
+                | NetErrorKind::FirstByteTimeout(_)
+                | NetErrorKind::IdleTimeout(_),
+            ) => "provider_timeout",
+            ProviderErrorKind::Network(_) => "provider_unreachable",
+            ProviderErrorKind::StreamCut => "provider_stream_cut",
+            ProviderErrorKind::Protocol => "provider_protocol",
+            ProviderErrorKind::InStream => "provider_stream_error",
+        }
+    }
+}
+
+/// A failed provider call. `Display` is the sentence shown to the person; it never
+/// contains a key (the provider's own message is scrubbed of it).
+#[derive(Clone, Debug)]
+pub struct ProviderError {
+    /// The kind.
+    pub kind: ProviderErrorKind,
+    /// The provider's name in Orchard.
+    pub provider: String,
+    /// The model asked for, if the request named one.
+    pub model: Option<String>,
+    /// HTTP status, if a response arrived.
+    pub status: Option<u16>,
+    /// The provider's error code (`invalid_api_key`, `model_not_found`, …).
+    pub code: Option<String>,
+    /// The provider's own message, scrubbed of keys and shortened.
+    pub message: Option<String>,
+    /// The provider's request id, for support tickets.
+    pub request_id: Option<String>,
+    /// How long the provider asked us to wait (429).
+    pub retry_after: Option<Duration>,
+    /// The mask of the key used, if any.
+    pub key_mask: Option<String>,
+    /// The network failure, for network kinds.
+    pub net: Option<NetError>,
+}
+
+impl std::error::Error for ProviderError {}
+
+impl fmt::Display for ProviderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = &self.provider;
+        let status = self.status.map(|s| format!(" ({s})")).unwrap_or_default();
+        let said = self
+            .message
+            .as_deref()
+            .map(|m| format!(": {m}"))
+            .unwrap_or_default();
+        let model = self.model.as_deref().unwrap_or("?");
+        match &self.kind {
+            ProviderErrorKind::BadKey => {
+                let key = self
+                    .key_mask
+                    .as_deref()
+                    .map(|m| format!(" {m}"))
+                    .unwrap_or_default();
+                write!(f, "{p} rejected the API key{key}{status}{said}")?;
+            }
+            ProviderErrorKind::MissingKey => {
+                write!(f, "{p} needs an API key and none is stored{status}{said}")?
+            }
+            ProviderErrorKind::UnknownModel => {
+                write!(f, "{p} does not offer the model '{model}'{status}{said}")?
+            }
+            ProviderErrorKind::RateLimited => {
+                let wait = self
+                    .retry_after
+                    .map(|d| format!("; it asks to wait {} s", d.as_secs().max(1)))
+                    .unwrap_or_default();
+                write!(f, "{p} is limiting requests{status}{wait}{said}")?;
+            }
+            ProviderErrorKind::ContextTooLong => write!(
+                f,
+                "the conversation is too long for '{model}' at {p}{status}{said}; start a new topic or shorten the message"
+            )?,
+            ProviderErrorKind::BadRequest => write!(f, "{p} refused the request{status}{said}")?,
+            ProviderErrorKind::WrongEndpoint => write!(
+                f,
+                "{p} has no chat endpoint at the configured address{status}; check the provider's base URL{said}"
+            )?,
+            ProviderErrorKind::Server => {
+                write!(f, "{p} had a server error{status}{said}; try again later")?
+            }
+            ProviderErrorKind::HtmlPage => write!(
+                f,
+                "{p} answered with a web page instead of the API{status}; a proxy or gateway in between may be failing, or the base URL is wrong"
+            )?,
+            ProviderErrorKind::Network(_) => match &self.net {
+                Some(net) => write!(f, "cannot reach {p}: {net}")?,
+                None => write!(f, "cannot reach {p}")?,
+            },
+            ProviderErrorKind::StreamCut => {
+                write!(
+                    f,
+                    "the connection to {p} was cut before the answer was complete{said}"
+                )?;
+            }
+            ProviderErrorKind::Protocol => {
+                write!(f, "{p} sent a response Orchard cannot read{said}")?
+            }
+            ProviderErrorKind::InStream => {
+                write!(f, "{p} reported an error while answering{said}")?
+            }
+        }
+        if let Some(id) = &self.request_id {
+            write!(f, " (request id {id})")?;
+        }
+        Ok(())
+    }
+}
+
+impl ProviderError {
+    pub(crate) fn new(kind: ProviderErrorKind, provider: &str) -> Self {
+        Self {
+            kind,
+            provider: provider.to_owned(),
+            model: None,
+            status: None,
+            code: None,
+            message: None,
+            request_id: None,
+            retry_after: None,
+            key_mask: None,
+            net: None,
+        }
+    }
+
+    pub(crate) fn from_net(provider: &str, net: NetError) -> Self {
+        let kind = match net.kind {
+            NetErrorKind::Cut => ProviderErrorKind::StreamCut,
+            ref k => ProviderErrorKind::Network(k.clone()),
+        };
+        Self {
+            net: Some(net),
+            ..Self::new(kind, provider)
+        }
+    }
+
+    /// Whether the failure is about the key (so the key should be marked invalid).
+    pub fn is_key_problem(&self) -> bool {
+        matches!(self.kind, ProviderErrorKind::BadKey)
+    }
+}
+
+/// The provider-independent facts of an HTTP error response.
+pub(crate) struct HttpFailure<'a> {
+    pub status: u16,
+    pub content_type: &'a str,
+    pub body: &'a [u8],
+    pub request_id: Option<String>,
+    pub retry_after: Option<Duration>,
+    pub key_sent: bool,
+}
+
+/// Sorts an HTTP error response into a kind, reading the common JSON error shapes:
+/// `{"error":{"message","type","code"}}`, `{"error":"…"}`, `{"message":"…"}`,
+/// `{"detail":"…"}`.
+pub(crate) fn from_http(
+    provider: &str,
+    model: Option<&str>,
+    f: HttpFailure<'_>,
+    key: Option<&str>,
+    key_mask: Option<&str>,
+) -> ProviderError {
+    let text = String::from_utf8_lossy(f.body);
+    let looks_html = f.content_type.contains("text/html")
+        || text.trim_start().starts_with('<') && text.to_ascii_lowercase().contains("<html");
+    let (message, code, etype) = match serde_json::from_slice::<Value>(f.body) {
+        Ok(v) => read_error_json(&v),
+        Err(_) if looks_html => (None, None, None),
+        Err(_) => (
+            Some(text.trim().to_owned()).filter(|s| !s.is_empty()),
+            None,
+            None,
+        ),
+    };
+    let lower = format!(
+        "{} {} {}",
+        message.as_deref().unwrap_or(""),
+        code.as_deref().unwrap_or(""),
+        etype.as_deref().unwrap_or("")
+    )
+    .to_ascii_lowercase();
+    let kind = if looks_html && message.is_none() {
+        ProviderErrorKind::HtmlPage
+    } else {
+        match f.status {
+            401 | 403 if !f.key_sent => ProviderErrorKind::MissingKey,
+            401 | 403 => ProviderErrorKind::BadKey,
+            429 => ProviderErrorKind::RateLimited,
+            404 if lower.contains("model") => ProviderErrorKind::UnknownModel,
+            404 => ProviderErrorKind::WrongEndpoint,
+            400 | 413 | 422
+                if lower.contains("context_length")
+                    || lower.contains("context length")
+                    || lower.contains("maximum context")
+                    || lower.contains("too many tokens")
+                    || lower.contains("reduce the length") =>
+            {
+                ProviderErrorKind::ContextTooLong
+            }
+            400..=499
+                if lower.contains("model_not_found")
+                    || lower.contains("does not exist") && lower.contains("model") =>
+            {
+                ProviderErrorKind::UnknownModel
+            }
+            500..=599 => ProviderErrorKind::Server,
+            _ => ProviderErrorKind::BadRequest,
+        }
+    };
+    ProviderError {
+        model: model.map(str::to_owned),
+        status: Some(f.status),
+        code,
+        message: message.map(|m| scrub(&m, key, key_mask)),
+        request_id: f.request_id,
+        retry_after: f.retry_after,
+        key_mask: key_mask.map(str::to_owned),
+        ..ProviderError::new(kind, provider)
+    }
+}
+
+fn read_error_json(v: &Value) -> (Option<String>, Option<String>, Option<String>) {
+    let s = |v: Option<&Value>| match v {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    match v.get("error") {
+        Some(Value::Object(e)) => (s(e.get("message")), s(e.get("code")), s(e.get("type"))),
+        Some(Value::String(m)) => (Some(m.clone()), None, None),
+        _ => (
+            s(v.get("message"))
+                .or_else(|| s(v.get("detail")))
+                .or_else(|| s(v.get("msg"))),
+            s(v.get("code")),
+            s(v.get("type")),
+        ),
+    }
+}
+
+/// Removes every trace of the key from a provider's message: the key itself, and any
+/// word in which the provider echoed a starred-out part of it (OpenAI's 401 message
+/// shows the first eight and last four characters). Also bounds the length.
+pub(crate) fn scrub(message: &str, key: Option<&str>, key_mask: Option<&str>) -> String {
+    let replacement = key_mask.unwrap_or("[key]");
+    let mut out = match key {
+        Some(k) if !k.is_empty() => message.replace(k, replacement),
+        _ => message.to_owned(),
+    };
+    // The first eight characters identify a key as well as the whole one does.
+    let head = key
+        .and_then(|k| k.get(..8))
+        .filter(|h| h.chars().count() == 8);
+    if out.contains("**") || head.is_some_and(|h| out.contains(h)) {
+        out = out
+            .split(' ')
+            .map(|word| {
+                let core = word.trim_end_matches(['.', ',', ';', ')']);
+                let starred = core.contains("***");
+                let prefix = head.is_some_and(|h| core.contains(h));
+                if starred || prefix {
+                    format!("{replacement}{}", &word[core.len()..])
+                } else {
+                    word.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+    }
+    const MAX: usize = 400;
+    if out.chars().count() > MAX {
+        out = out.chars().take(MAX).collect::<String>() + "…";
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(status: u16, body: &str) -> ProviderError {
+        from_http(
+            "DeepSeek",
+            Some("deepseek-chat"),
+            HttpFailure {
+                status,
+                content_type: "application/json",
+                body: body.as_bytes(),
+                request_id: Some("req_1".into()),
+                retry_after: None,
+                key_sent: true,
+            },
+            Some("sk-abcdefgh12345678wxyz"),
+            Some("sk-…wxyz"),
+        )
+    }
+
+    #[test]
+    fn openai_error_shapes_map_to_kinds() {
+        let e = failure(
+            401,
+            r#"{"error":{"message":"Incorrect API key provided: sk-abcde**********wxyz. You can find your API key at https://platform.openai.com/account/api-keys.","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}"#,
+        );
+        assert_eq!(e.kind, ProviderErrorKind::BadKey);
+        assert_eq!(e.code.as_deref(), Some("invalid_api_key"));
+        let e = failure(
+            404,
+            r#"{"error":{"message":"The model `x` does not exist or you do not have access to it.","type":"invalid_request_error","param":null,"code":"model_not_found"}}"#,
+        );
+        assert_eq!(e.kind, ProviderErrorKind::UnknownModel);
+        let e = failure(
+            400,
+            r#"{"error":{"message":"This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens.","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}"#,
+        );
+        assert_eq!(e.kind, ProviderErrorKind::ContextTooLong);
+        assert_eq!(
+            failure(429, r#"{"error":"slow down"}"#).kind,
+            ProviderErrorKind::RateLimited
+        );
+        assert_eq!(
+            failure(503, r#"{"message":"overloaded"}"#).kind,
+            ProviderErrorKind::Server
+        );
+        assert_eq!(
+            failure(404, r#"{"detail":"Not Found"}"#).kind,
+            ProviderErrorKind::WrongEndpoint
+        );
+        assert_eq!(
+            failure(400, r#"{"error":{"message":"temperature too high"}}"#).kind,
+            ProviderErrorKind::BadRequest
+        );
+        let html = from_http(
+            "X",
+            None,
+            HttpFailure {
+                status: 502,
+                content_type: "text/html",
+                body: b"<html><body><h1>502 Bad Gateway</h1></body></html>",
+                request_id: None,
+                retry_after: None,
+                key_sent: true,
+            },
+            None,
+            None,
+        );
+        assert_eq!(html.kind, ProviderErrorKind::HtmlPage);
+        assert!(
+            html.to_string().contains("web page instead of the API"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn p_l2_provider_messages_lose_every_echo_of_the_key() {
+        let key = "sk-abcdefgh12345678wxyz";
+        let e = failure(
+            401,
+            r#"{"error":{"message":"Incorrect API key provided: sk-abcde**********wxyz. You can find your API key at https://platform.openai.com/account/api-keys.","code":"invalid_api_key"}}"#,
+        );
+        let shown = e.to_string();
+        assert!(!shown.contains("sk-abcde"), "{shown}");
+        assert!(shown.contains("sk-…wxyz"), "{shown}");
+        let e = failure(401, &format!(r#"{{"error":"key {key} is not valid"}}"#));
+        assert!(!e.to_string().contains(key), "{e}");
+        let e = failure(
+            403,
+            &format!(r#"{{"error":"key {}… is not valid"}}"#, &key[..10]),
+        );
+        assert!(!e.to_string().contains(&key[..8]), "{e}");
+    }
+
+    #[test]
+    fn a_401_without_a_key_says_a_key_is_needed() {
+        let e = from_http(
+            "DeepSeek",
+            None,
+            HttpFailure {
+                status: 401,
+                content_type: "application/json",
+                body: br#"{"error":{"message":"You didn't provide an API key."}}"#,
+                request_id: None,
+                retry_after: None,
+                key_sent: false,
+            },
+            None,
+            None,
+        );
+        assert_eq!(e.kind, ProviderErrorKind::MissingKey);
+        assert!(
+            e.to_string()
+                .starts_with("DeepSeek needs an API key and none is stored")
+        );
+    }
+}

@@ -1,0 +1,223 @@
+//! Network failures, described for people.
+//!
+//! Messages name the host and port and what to check; they never contain a URL path,
+//! query string, header or body (those may carry keys or content).
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::time::Duration;
+
+/// What kind of failure.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NetErrorKind {
+    /// The host refused or could not be reached.
+    Connect,
+    /// The host name did not resolve.
+    Dns,
+    /// The configured proxy could not be reached or refused the tunnel.
+    Proxy,
+    /// TLS handshake or certificate failure.
+    Tls,
+    /// Connecting took longer than the connect timeout.
+    ConnectTimeout(Duration),
+    /// No response headers within the first-byte timeout.
+    FirstByteTimeout(Duration),
+    /// The response stopped arriving for longer than the idle timeout.
+    IdleTimeout(Duration),
+    /// The connection closed before the response body was complete.
+    Cut,
+    /// The response body was larger than allowed.
+    TooLarge(u64),
+    /// Anything else (a bug, or an unusual I/O error).
+    Other,
+}
+
+impl NetErrorKind {
+    /// Short class for the egress ledger's `outcome` column.
+    pub fn ledger_outcome(&self) -> &'static str {
+        match self {
+            NetErrorKind::Connect => "connect",
+            NetErrorKind::Dns => "dns",
+            NetErrorKind::Proxy => "proxy",
+            NetErrorKind::Tls => "tls",
+            NetErrorKind::ConnectTimeout(_) => "connect-timeout",
+            NetErrorKind::FirstByteTimeout(_) => "first-byte-timeout",
+            NetErrorKind::IdleTimeout(_) => "idle-timeout",
+            NetErrorKind::Cut => "cut",
+            NetErrorKind::TooLarge(_) => "too-large",
+            NetErrorKind::Other => "error",
+        }
+    }
+}
+
+/// A failed request.
+#[derive(Debug, Clone)]
+pub struct NetError {
+    /// What went wrong.
+    pub kind: NetErrorKind,
+    /// The host asked for.
+    pub host: String,
+    /// The port asked for.
+    pub port: u16,
+    /// The proxy used, as `host:port`, if any.
+    pub via_proxy: Option<String>,
+    /// The lower-level cause, for logs (no URL, no headers).
+    pub detail: String,
+}
+
+impl fmt::Display for NetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (host, port) = (&self.host, self.port);
+        match &self.kind {
+            NetErrorKind::Connect => write!(
+                f,
+                "could not connect to {host}:{port} ({}); is the server running and the address right?",
+                self.detail
+            ),
+            NetErrorKind::Dns => write!(
+                f,
+                "could not resolve the host name {host}; check the address and your network"
+            ),
+            NetErrorKind::Proxy => write!(
+                f,
+                "could not reach {host}:{port} through the proxy {} ({}); check the proxy setting (orchard config show)",
+                self.via_proxy.as_deref().unwrap_or("?"),
+                self.detail
+            ),
+            NetErrorKind::Tls => write!(
+                f,
+                "secure connection (TLS) to {host}:{port} failed ({}); check that the address is https and its certificate is valid",
+                self.detail
+            ),
+            NetErrorKind::ConnectTimeout(d) => write!(
+                f,
+                "connecting to {host}:{port} timed out after {}",
+                human(*d)
+            ),
+            NetErrorKind::FirstByteTimeout(d) => write!(
+                f,
+                "{host} did not start answering within {} (net.first_byte_timeout)",
+                human(*d)
+            ),
+            NetErrorKind::IdleTimeout(d) => write!(
+                f,
+                "{host} stopped sending for {} in the middle of the answer (net.idle_timeout)",
+                human(*d)
+            ),
+            NetErrorKind::Cut => write!(
+                f,
+                "the connection to {host} closed before the answer was complete"
+            ),
+            NetErrorKind::TooLarge(limit) => {
+                write!(f, "the response from {host} was larger than {limit} bytes")
+            }
+            NetErrorKind::Other => write!(f, "request to {host}:{port} failed ({})", self.detail),
+        }
+    }
+}
+
+impl StdError for NetError {}
+
+fn human(d: Duration) -> String {
+    if d.as_millis() < 1000 {
+        format!("{} ms", d.as_millis())
+    } else if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
+/// Sorts a reqwest error into a [`NetErrorKind`] by walking its source chain.
+pub(crate) fn classify(
+    err: &reqwest::Error,
+    proxied: bool,
+    connect_timeout: Duration,
+) -> (NetErrorKind, String) {
+    let detail = innermost_message(err);
+    let chain = chain_text(err);
+    if has_tls_error(err)
+        || chain.contains("invalid peer certificate")
+        || chain.contains("tls handshake")
+    {
+        return (NetErrorKind::Tls, detail);
+    }
+    if err.is_connect() {
+        if err.is_timeout() || chain.contains("timed out") {
+            return (NetErrorKind::ConnectTimeout(connect_timeout), detail);
+        }
+        if proxied {
+            return (NetErrorKind::Proxy, detail);
+        }
+        if chain.contains("dns error") || chain.contains("failed to lookup address") {
+            return (NetErrorKind::Dns, detail);
+        }
+        return (NetErrorKind::Connect, detail);
+    }
+    if err.is_body()
+        || err.is_decode()
+        || chain.contains("connection closed before message completed")
+    {
+        return (NetErrorKind::Cut, detail);
+    }
+    if err.is_request() && proxied && chain.contains("proxy") {
+        return (NetErrorKind::Proxy, detail);
+    }
+    (NetErrorKind::Other, detail)
+}
+
+/// Visits `err` and every cause. `io::Error::source` skips the wrapped error itself,
+/// so wrapped errors are unwrapped explicitly.
+fn walk<'a>(err: &'a (dyn StdError + 'static), f: &mut dyn FnMut(&'a (dyn StdError + 'static))) {
+    let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
+    let mut guard = 0;
+    while let Some(e) = cur {
+        f(e);
+        guard += 1;
+        if guard > 32 {
+            break;
+        }
+        cur = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn StdError + 'static)),
+            None => e.source(),
+        };
+    }
+}
+
+fn has_tls_error(err: &reqwest::Error) -> bool {
+    let mut found = false;
+    walk(err, &mut |e| {
+        if e.downcast_ref::<rustls::Error>().is_some() {
+            found = true;
+        }
+    });
+    found
+}
+
+fn chain_text(err: &reqwest::Error) -> String {
+    let mut s = String::new();
+    walk(err, &mut |e| {
+        s.push_str(&e.to_string().to_ascii_lowercase());
+        s.push('|');
+    });
+    s
+}
+
+/// The most specific cause's message. reqwest's own top-level message embeds the URL,
+/// so it is never used.
+fn innermost_message(err: &reqwest::Error) -> String {
+    let mut last = String::new();
+    walk(err, &mut |e| {
+        if !std::ptr::addr_eq(e as *const _, err as *const _) {
+            last = e.to_string();
+        }
+    });
+    if last.is_empty() {
+        "unknown error".to_owned()
+    } else {
+        last
+    }
+}

@@ -1,0 +1,214 @@
+//! `orchard-store`: where Orchard keeps things.
+//!
+//! The traits in this crate are the seam between the application and the database:
+//! services hold an `Arc<dyn Store>` and never see SQL. Every method that reads or
+//! changes a person's data takes that person's [`UserId`] and filters by it in the
+//! query itself, so a caller that forgets the owner does not compile, and a caller that
+//! passes the wrong owner finds nothing.
+//!
+//! [`sqlite::SqliteStore`] is the implementation used by the local studio: one file,
+//! WAL, foreign keys on, migrations embedded in the binary and a backup taken before
+//! any migration touches an existing database.
+
+mod error;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use orchard_core::egress::EgressEntry;
+use orchard_core::message::{
+    Block, Message, MessageStatus, ModelSnapshot, Role, Timings, Topic, TopicSummary, Usage,
+};
+use orchard_core::provider::{KeyInfo, KeyStatus, Model, Protocol, Provider, Quirks};
+pub use orchard_core::secret::SealedKey;
+use orchard_core::{KeyId, MessageId, ProviderId, Timestamp, TopicId, User, UserId};
+
+pub use error::StoreError;
+
+/// Result of store operations.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A provider to create.
+#[derive(Clone, Debug)]
+pub struct NewProvider {
+    /// Name the person will use.
+    pub name: String,
+    /// Catalogue entry it came from.
+    pub catalogue_id: Option<String>,
+    /// Wire protocol.
+    pub protocol: Protocol,
+    /// Base URL as given.
+    pub base_url: String,
+    /// Protocol quirks.
+    pub quirks: Quirks,
+}
+
+/// A stored key: what may be shown, and the sealed secret for the vault to open.
+#[derive(Clone, Debug)]
+pub struct StoredKey {
+    /// Displayable facts.
+    pub info: KeyInfo,
+    /// The encrypted key.
+    pub sealed: SealedKey,
+}
+
+/// A model to record for a provider.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewModel {
+    /// The provider's id for it.
+    pub model_id: String,
+    /// Name to show.
+    pub display_name: Option<String>,
+    /// Owning organisation, as the provider says.
+    pub owned_by: Option<String>,
+}
+
+/// A message to add to a topic.
+#[derive(Clone, Debug)]
+pub struct NewMessage {
+    /// Topic.
+    pub topic_id: TopicId,
+    /// Parent in the tree; `None` for a first message.
+    pub parent_id: Option<MessageId>,
+    /// Author.
+    pub role: Role,
+    /// Initial status.
+    pub status: MessageStatus,
+    /// Model that answers (assistant messages).
+    pub model: Option<ModelSnapshot>,
+    /// Content.
+    pub blocks: Vec<Block>,
+    /// Instance id of the process that will keep writing it (open messages only).
+    pub writer: Option<String>,
+}
+
+/// New state of an open message (a reply being streamed).
+#[derive(Clone, Debug)]
+pub struct MessageUpdate {
+    /// Status after this update; a closed status also clears the writer.
+    pub status: MessageStatus,
+    /// The whole content so far (replaces the previous blocks).
+    pub blocks: Vec<Block>,
+    /// Token counts, if known.
+    pub usage: Usage,
+    /// Durations, if known.
+    pub timings: Timings,
+    /// Finish reason, if known.
+    pub finish_reason: Option<String>,
+}
+
+/// People.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// The local studio's one person, created on first use.
+    async fn ensure_local_user(&self) -> Result<User>;
+}
+
+/// Providers, their keys and models.
+#[async_trait]
+pub trait ProviderStore: Send + Sync {
+    /// Adds a provider; fails with [`StoreError::Conflict`] if the name is taken.
+    async fn create_provider(&self, user: UserId, new: &NewProvider) -> Result<Provider>;
+    /// All of a person's providers, by name.
+    async fn providers(&self, user: UserId) -> Result<Vec<Provider>>;
+    /// One provider by name (case-sensitive).
+    async fn provider_by_name(&self, user: UserId, name: &str) -> Result<Option<Provider>>;
+    /// Removes a provider with its keys and models. Messages keep their model snapshot.
+    async fn delete_provider(&self, user: UserId, id: ProviderId) -> Result<()>;
+    /// Adds a sealed key after the existing ones.
+    async fn add_key(
+        &self,
+        user: UserId,
+        provider: ProviderId,
+        sealed: &SealedKey,
+        mask: &str,
+    ) -> Result<KeyId>;
+    /// A provider's keys in order of use.
+    async fn keys(&self, user: UserId, provider: ProviderId) -> Result<Vec<StoredKey>>;
+    /// Removes one key.
+    async fn delete_key(&self, user: UserId, key: KeyId) -> Result<()>;
+    /// Records the last observed health of a key.
+    async fn set_key_status(
+        &self,
+        user: UserId,
+        key: KeyId,
+        status: KeyStatus,
+        reason: Option<&str>,
+    ) -> Result<()>;
+    /// Records models fetched from the provider (new ones added, known ones refreshed).
+    async fn upsert_models(
+        &self,
+        user: UserId,
+        provider: ProviderId,
+        models: &[NewModel],
+    ) -> Result<()>;
+    /// A provider's known models.
+    async fn models(&self, user: UserId, provider: ProviderId) -> Result<Vec<Model>>;
+}
+
+/// Topics and their message trees.
+#[async_trait]
+pub trait ConversationStore: Send + Sync {
+    /// Starts a topic.
+    async fn create_topic(&self, user: UserId, title: &str) -> Result<Topic>;
+    /// One topic; [`StoreError::NotFound`] if it does not exist or is not the person's.
+    async fn topic(&self, user: UserId, id: TopicId) -> Result<Topic>;
+    /// The most recently changed topic, if any.
+    async fn latest_topic(&self, user: UserId) -> Result<Option<Topic>>;
+    /// All topics, pinned first, then most recently changed first.
+    async fn topics(&self, user: UserId) -> Result<Vec<TopicSummary>>;
+    /// Adds a message (in one transaction with its blocks) and makes it the topic's
+    /// current leaf.
+    async fn append_message(&self, user: UserId, new: &NewMessage) -> Result<Message>;
+    /// Updates an open message. Fails with [`StoreError::NotFound`] if it is not the
+    /// person's, and with [`StoreError::Conflict`] if it is already closed (so a late
+    /// writer cannot overwrite a recovered or finished message).
+    async fn update_open_message(
+        &self,
+        user: UserId,
+        id: MessageId,
+        update: &MessageUpdate,
+    ) -> Result<()>;
+    /// One message.
+    async fn message(&self, user: UserId, id: MessageId) -> Result<Message>;
+    /// The current branch of a topic, from its first message to its current leaf.
+    async fn branch(&self, user: UserId, topic: TopicId) -> Result<Vec<Message>>;
+}
+
+/// Per-person settings (small key/value pairs such as the last used model).
+#[async_trait]
+pub trait SettingsStore: Send + Sync {
+    /// A setting's value.
+    async fn setting(&self, user: UserId, key: &str) -> Result<Option<String>>;
+    /// Sets a setting.
+    async fn set_setting(&self, user: UserId, key: &str, value: &str) -> Result<()>;
+}
+
+/// The egress ledger (promise L3). It belongs to the installation, not to a person.
+#[async_trait]
+pub trait EgressStore: Send + Sync {
+    /// Appends entries in one transaction.
+    async fn append_egress(&self, entries: &[EgressEntry]) -> Result<()>;
+    /// Entries at or after `since`, oldest first.
+    async fn egress_since(&self, since: Timestamp) -> Result<Vec<EgressEntry>>;
+}
+
+/// Crash recovery. These methods cross owners on purpose: they only close messages whose
+/// writing process died, whoever they belong to, and never read content.
+#[async_trait]
+pub trait RecoveryStore: Send + Sync {
+    /// Instance ids of processes with open (pending/streaming) messages.
+    async fn open_writers(&self) -> Result<Vec<String>>;
+    /// Marks every open message of `writer` as interrupted; returns how many.
+    async fn interrupt_writer(&self, writer: &str) -> Result<u64>;
+}
+
+/// Everything the application needs from storage.
+pub trait Store:
+    UserStore + ProviderStore + ConversationStore + SettingsStore + EgressStore + RecoveryStore
+{
+}
+
+impl<T> Store for T where
+    T: UserStore + ProviderStore + ConversationStore + SettingsStore + EgressStore + RecoveryStore
+{
+}

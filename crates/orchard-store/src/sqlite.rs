@@ -1,0 +1,1027 @@
+//! The SQLite implementation of the store traits.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use orchard_core::egress::{EgressEntry, Purpose};
+use orchard_core::message::{
+    Block, BlockKind, Message, MessageStatus, ModelSnapshot, Role, Timings, Topic, TopicSummary,
+    Usage,
+};
+use orchard_core::provider::{KeyInfo, KeyStatus, Model, Protocol, Provider, Quirks};
+use orchard_core::{
+    AssistantId, FolderId, KeyId, MessageId, ModelRowId, ProviderId, Timestamp, TopicId, User,
+    UserId,
+};
+use sqlx::error::ErrorKind;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, Transaction};
+
+use crate::{
+    ConversationStore, EgressStore, MessageUpdate, NewMessage, NewModel, NewProvider,
+    ProviderStore, RecoveryStore, Result, SealedKey, SettingsStore, StoreError, StoredKey,
+    UserStore,
+};
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// Tuning for [`SqliteStore::open`].
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// How long to wait for a lock held by another process before giving up.
+    pub busy_timeout: Duration,
+    /// Connections in the pool (SQLite allows many readers and one writer at a time).
+    pub max_connections: u32,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            busy_timeout: Duration::from_secs(5),
+            max_connections: 4,
+        }
+    }
+}
+
+/// A store in one SQLite file.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to
+    /// date, copying an existing database to `backups/` next to it first.
+    pub async fn open(path: impl AsRef<Path>, opts: &StoreOptions) -> Result<Self> {
+        Self::open_to(path.as_ref(), opts, None).await
+    }
+
+    /// Opens the database migrated only up to `version`, as an older Orchard would
+    /// have left it. For upgrade tests.
+    #[doc(hidden)]
+    pub async fn open_at_version(
+        path: impl AsRef<Path>,
+        opts: &StoreOptions,
+        version: i64,
+    ) -> Result<Self> {
+        Self::open_to(path.as_ref(), opts, Some(version)).await
+    }
+
+    /// The newest schema version this build knows.
+    pub fn latest_version() -> i64 {
+        MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Waits for every connection to close (checkpointing the WAL).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// The highest schema version applied to this database.
+    pub async fn schema_version(&self) -> Result<i64> {
+        sqlx::query_scalar(
+            "SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success = 1",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| self.err(e))
+    }
+
+    async fn open_to(path: &Path, opts: &StoreOptions, target: Option<i64>) -> Result<Self> {
+        let connect = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .foreign_keys(true)
+            // FULL: a committed message survives power loss too, not only a killed process.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(opts.busy_timeout);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(opts.max_connections.max(1))
+            .min_connections(0)
+            .acquire_timeout(opts.busy_timeout + Duration::from_secs(5))
+            .connect_with(connect)
+            .await
+            .map_err(|e| map_err(path, e))?;
+        let store = Self {
+            pool,
+            path: path.to_path_buf(),
+        };
+        store.migrate(target).await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self, target: Option<i64>) -> Result<()> {
+        let has_ledger: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        let other_tables: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> '_sqlx_migrations'",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        let applied: Vec<(i64, Vec<u8>)> = if has_ledger > 0 {
+            sqlx::query_as(
+                "SELECT version, checksum FROM _sqlx_migrations WHERE success = 1 ORDER BY version",
+            )
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?
+        } else {
+            Vec::new()
+        };
+        if applied.is_empty() && other_tables > 0 {
+            return Err(StoreError::NotOrchard {
+                path: self.path.clone(),
+            });
+        }
+        let known = Self::latest_version();
+        if let Some(max) = applied
+            .iter()
+            .map(|(v, _)| *v)
+            .filter(|v| !MIGRATOR.version_exists(*v))
+            .max()
+        {
+            return Err(StoreError::NewerSchema {
+                path: self.path.clone(),
+                found: max.max(applied.iter().map(|(v, _)| *v).max().unwrap_or(max)),
+                known,
+            });
+        }
+        for (version, checksum) in &applied {
+            let ours = MIGRATOR.iter().find(|m| m.version == *version);
+            if ours.is_some_and(|m| m.checksum.as_ref() != checksum.as_slice()) {
+                return Err(StoreError::SchemaMismatch {
+                    path: self.path.clone(),
+                    version: *version,
+                });
+            }
+        }
+        let done: BTreeSet<i64> = applied.iter().map(|(v, _)| *v).collect();
+        let target = target.unwrap_or(known);
+        let pending = MIGRATOR
+            .iter()
+            .any(|m| m.version <= target && !done.contains(&m.version));
+        if !pending {
+            return Ok(());
+        }
+        if let Some(from) = done.iter().max() {
+            self.backup_before_upgrade(*from, target).await?;
+        }
+        let result = if target == known {
+            MIGRATOR.run(&self.pool).await
+        } else {
+            MIGRATOR.run_to(target, &self.pool).await
+        };
+        result.map_err(|e| match e {
+            sqlx::migrate::MigrateError::Execute(e)
+            | sqlx::migrate::MigrateError::ExecuteMigration(e, _) => self.err(e),
+            other => StoreError::Other(other.to_string()),
+        })?;
+        tracing::info!(path = %self.path.display(), to = target, "database schema up to date");
+        Ok(())
+    }
+
+    /// Copies the database with `VACUUM INTO`, which produces a consistent snapshot even
+    /// with a WAL (a plain file copy could miss committed pages still in the WAL).
+    async fn backup_before_upgrade(&self, from: i64, to: i64) -> Result<()> {
+        let dir = self.path.parent().unwrap_or(Path::new(".")).join("backups");
+        let dest = dir.join(format!(
+            "orchard-schema-v{from}-before-v{to}-{}.db",
+            Timestamp::now().as_millis()
+        ));
+        let fail = |detail: String| StoreError::Backup {
+            path: dest.clone(),
+            detail,
+        };
+        std::fs::create_dir_all(&dir).map_err(|e| fail(e.to_string()))?;
+        let dest_str = dest
+            .to_str()
+            .ok_or_else(|| fail("the path is not valid UTF-8".into()))?;
+        sqlx::query("VACUUM INTO ?")
+            .bind(dest_str)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        tracing::info!(backup = %dest.display(), from, to, "backed up the database before upgrading it");
+        Ok(())
+    }
+
+    async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>> {
+        // IMMEDIATE takes the write lock up front, so the busy timeout applies instead of
+        // failing on a read-to-write upgrade.
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| self.err(e))
+    }
+
+    fn err(&self, e: sqlx::Error) -> StoreError {
+        map_err(&self.path, e)
+    }
+
+    async fn messages_where_ids(&self, user: UserId, rows: Vec<SqliteRow>) -> Result<Vec<Message>> {
+        let _ = user;
+        let mut out: Vec<Message> = Vec::new();
+        for row in rows {
+            let id = MessageId::new(row.get("id"));
+            if out.last().is_none_or(|m| m.id != id) {
+                out.push(message_from_row(&row)?);
+            }
+            let kind: Option<String> = row.get("b_kind");
+            if let Some(kind) = kind {
+                let kind = BlockKind::parse(&kind)
+                    .ok_or_else(|| StoreError::Corrupt(format!("block kind {kind}")))?;
+                let last = out.last_mut().expect("pushed above");
+                last.blocks.push(Block {
+                    kind,
+                    content: row.get("b_content"),
+                    data: row.get("b_data"),
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Maps SQLite result codes to errors a person can act on.
+fn map_err(path: &Path, e: sqlx::Error) -> StoreError {
+    let path = path.to_path_buf();
+    match &e {
+        sqlx::Error::Database(db) => {
+            let code: i32 = db.code().and_then(|c| c.parse().ok()).unwrap_or(0);
+            match code & 0xff {
+                5 | 6 => StoreError::Locked { path },
+                26 => StoreError::NotADatabase { path },
+                14 => StoreError::CannotOpen {
+                    path,
+                    detail: "the file cannot be opened or created; check that the data directory exists and is writable".into(),
+                },
+                8 => StoreError::CannotOpen {
+                    path,
+                    detail: "the database is read-only; check the permissions of the file and its directory".into(),
+                },
+                13 => StoreError::CannotOpen {
+                    path,
+                    detail: "the disk is full".into(),
+                },
+                11 => StoreError::Corrupt(format!(
+                    "{} is damaged (SQLite reports corruption); restore a copy from the backups folder",
+                    path.display()
+                )),
+                _ if db.kind() == ErrorKind::UniqueViolation => StoreError::Conflict(db.message().to_owned()),
+                _ => StoreError::Other(db.message().to_owned()),
+            }
+        }
+        sqlx::Error::Io(io) => StoreError::CannotOpen {
+            path,
+            detail: io.to_string(),
+        },
+        sqlx::Error::PoolTimedOut => StoreError::Locked { path },
+        _ => StoreError::Other(e.to_string()),
+    }
+}
+
+fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Corrupt(format!("{what} '{value}'"))
+}
+
+fn provider_from_row(row: &SqliteRow) -> Result<Provider> {
+    let protocol: String = row.get("protocol");
+    let quirks: String = row.get("quirks");
+    Ok(Provider {
+        id: ProviderId::new(row.get("id")),
+        user_id: UserId::new(row.get("user_id")),
+        name: row.get("name"),
+        catalogue_id: row.get("catalogue_id"),
+        protocol: Protocol::from_str(&protocol).map_err(|_| corrupt("protocol", &protocol))?,
+        base_url: row.get("base_url"),
+        quirks: serde_json::from_str::<Quirks>(&quirks).map_err(|_| corrupt("quirks", &quirks))?,
+        enabled: row.get::<i64, _>("enabled") != 0,
+        created_at: Timestamp::from_millis(row.get("created_at")),
+    })
+}
+
+fn opt_u64(row: &SqliteRow, col: &str) -> Option<u64> {
+    row.get::<Option<i64>, _>(col)
+        .and_then(|v| u64::try_from(v).ok())
+}
+
+fn opt_i64(v: Option<u64>) -> Option<i64> {
+    v.and_then(|v| i64::try_from(v).ok())
+}
+
+fn message_from_row(row: &SqliteRow) -> Result<Message> {
+    let role: String = row.get("role");
+    let status: String = row.get("status");
+    let model_id: Option<String> = row.get("model_id");
+    Ok(Message {
+        id: MessageId::new(row.get("id")),
+        user_id: UserId::new(row.get("user_id")),
+        topic_id: TopicId::new(row.get("topic_id")),
+        parent_id: row.get::<Option<i64>, _>("parent_id").map(MessageId::new),
+        role: Role::parse(&role).ok_or_else(|| corrupt("role", &role))?,
+        status: MessageStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
+        model: model_id.map(|model_id| ModelSnapshot {
+            provider_id: row
+                .get::<Option<i64>, _>("provider_id")
+                .map(ProviderId::new),
+            provider_name: row
+                .get::<Option<String>, _>("provider_name")
+                .unwrap_or_default(),
+            model_id,
+        }),
+        blocks: Vec::new(),
+        usage: Usage {
+            input_tokens: opt_u64(row, "input_tokens"),
+            output_tokens: opt_u64(row, "output_tokens"),
+            reasoning_tokens: opt_u64(row, "reasoning_tokens"),
+        },
+        timings: Timings {
+            first_token_ms: opt_u64(row, "first_token_ms"),
+            total_ms: opt_u64(row, "total_ms"),
+        },
+        finish_reason: row.get("finish_reason"),
+        created_at: Timestamp::from_millis(row.get("created_at")),
+        updated_at: Timestamp::from_millis(row.get("updated_at")),
+    })
+}
+
+fn topic_from_row(row: &SqliteRow) -> Topic {
+    Topic {
+        id: TopicId::new(row.get("id")),
+        user_id: UserId::new(row.get("user_id")),
+        title: row.get("title"),
+        assistant_id: row
+            .get::<Option<i64>, _>("assistant_id")
+            .map(AssistantId::new),
+        folder_id: row.get::<Option<i64>, _>("folder_id").map(FolderId::new),
+        pinned: row.get::<i64, _>("pinned") != 0,
+        current_message_id: row
+            .get::<Option<i64>, _>("current_message_id")
+            .map(MessageId::new),
+        created_at: Timestamp::from_millis(row.get("created_at")),
+        updated_at: Timestamp::from_millis(row.get("updated_at")),
+    }
+}
+
+const MESSAGE_COLUMNS: &str = "m.id, m.user_id, m.topic_id, m.parent_id, m.role, m.status, m.provider_id, \
+     m.provider_name, m.model_id, m.input_tokens, m.output_tokens, m.reasoning_tokens, m.first_token_ms, \
+     m.total_ms, m.finish_reason, m.created_at, m.updated_at, \
+     b.kind AS b_kind, b.content AS b_content, b.data AS b_data";
+
+async fn insert_blocks(
+    tx: &mut Transaction<'static, Sqlite>,
+    user: UserId,
+    message: i64,
+    blocks: &[Block],
+) -> sqlx::Result<()> {
+    for (position, block) in blocks.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO message_blocks (message_id, user_id, position, kind, content, data) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(message)
+        .bind(user.get())
+        .bind(position as i64)
+        .bind(block.kind.as_str())
+        .bind(&block.content)
+        .bind(&block.data)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl UserStore for SqliteStore {
+    async fn ensure_local_user(&self) -> Result<User> {
+        let now = Timestamp::now().as_millis();
+        sqlx::query(
+            "INSERT OR IGNORE INTO users (kind, nickname, created_at) VALUES ('local', 'me', ?)",
+        )
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        let row =
+            sqlx::query("SELECT id, kind, nickname, created_at FROM users WHERE kind = 'local'")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|e| self.err(e))?;
+        Ok(User {
+            id: UserId::new(row.get("id")),
+            kind: row.get("kind"),
+            nickname: row.get("nickname"),
+            created_at: Timestamp::from_millis(row.get("created_at")),
+        })
+    }
+}
+
+const PROVIDER_COLUMNS: &str =
+    "id, user_id, name, catalogue_id, protocol, base_url, quirks, enabled, created_at";
+
+#[async_trait]
+impl ProviderStore for SqliteStore {
+    async fn create_provider(&self, user: UserId, new: &NewProvider) -> Result<Provider> {
+        let now = Timestamp::now().as_millis();
+        let quirks =
+            serde_json::to_string(&new.quirks).map_err(|e| StoreError::Other(e.to_string()))?;
+        let res = sqlx::query(
+            "INSERT INTO providers (user_id, name, catalogue_id, protocol, base_url, quirks, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(user.get())
+        .bind(&new.name)
+        .bind(&new.catalogue_id)
+        .bind(new.protocol.as_str())
+        .bind(&new.base_url)
+        .bind(quirks)
+        .bind(now)
+        .bind(now)
+        .execute(&self.pool)
+        .await;
+        match res {
+            Ok(_) => {}
+            Err(sqlx::Error::Database(db)) if db.kind() == ErrorKind::UniqueViolation => {
+                return Err(StoreError::Conflict(format!(
+                    "a provider named '{}' already exists (see `orchard provider list`)",
+                    new.name
+                )));
+            }
+            Err(e) => return Err(self.err(e)),
+        }
+        self.provider_by_name(user, &new.name)
+            .await?
+            .ok_or_else(|| StoreError::Other("provider vanished after insert".into()))
+    }
+
+    async fn providers(&self, user: UserId) -> Result<Vec<Provider>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {PROVIDER_COLUMNS} FROM providers WHERE user_id = ? ORDER BY name"
+        )))
+        .bind(user.get())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        rows.iter().map(provider_from_row).collect()
+    }
+
+    async fn provider_by_name(&self, user: UserId, name: &str) -> Result<Option<Provider>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {PROVIDER_COLUMNS} FROM providers WHERE user_id = ? AND name = ?"
+        )))
+        .bind(user.get())
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        row.as_ref().map(provider_from_row).transpose()
+    }
+
+    async fn delete_provider(&self, user: UserId, id: ProviderId) -> Result<()> {
+        let res = sqlx::query("DELETE FROM providers WHERE id = ? AND user_id = ?")
+            .bind(id.get())
+            .bind(user.get())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        if res.rows_affected() == 0 {
+            return Err(StoreError::NotFound {
+                what: "provider",
+                id: id.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn add_key(
+        &self,
+        user: UserId,
+        provider: ProviderId,
+        sealed: &SealedKey,
+        mask: &str,
+    ) -> Result<KeyId> {
+        let mut tx = self.write_tx().await?;
+        let owned: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM providers WHERE id = ? AND user_id = ?")
+                .bind(provider.get())
+                .bind(user.get())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        if owned.is_none() {
+            return Err(StoreError::NotFound {
+                what: "provider",
+                id: provider.to_string(),
+            });
+        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO provider_keys (user_id, provider_id, nonce, ciphertext, mask, position, created_at) \
+             VALUES (?, ?, ?, ?, ?, (SELECT COALESCE(MAX(position), 0) + 1 FROM provider_keys WHERE provider_id = ?), ?) \
+             RETURNING id",
+        )
+        .bind(user.get())
+        .bind(provider.get())
+        .bind(&sealed.nonce)
+        .bind(&sealed.ciphertext)
+        .bind(mask)
+        .bind(provider.get())
+        .bind(Timestamp::now().as_millis())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        tx.commit().await.map_err(|e| self.err(e))?;
+        Ok(KeyId::new(id))
+    }
+
+    async fn keys(&self, user: UserId, provider: ProviderId) -> Result<Vec<StoredKey>> {
+        let rows = sqlx::query(
+            "SELECT id, provider_id, nonce, ciphertext, mask, position, status, status_reason \
+             FROM provider_keys WHERE user_id = ? AND provider_id = ? ORDER BY position",
+        )
+        .bind(user.get())
+        .bind(provider.get())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(rows
+            .iter()
+            .map(|row| StoredKey {
+                info: KeyInfo {
+                    id: KeyId::new(row.get("id")),
+                    provider_id: ProviderId::new(row.get("provider_id")),
+                    mask: row.get("mask"),
+                    position: row.get("position"),
+                    status: KeyStatus::parse(row.get("status")),
+                    status_reason: row.get("status_reason"),
+                },
+                sealed: SealedKey {
+                    nonce: row.get("nonce"),
+                    ciphertext: row.get("ciphertext"),
+                },
+            })
+            .collect())
+    }
+
+    async fn delete_key(&self, user: UserId, key: KeyId) -> Result<()> {
+        let res = sqlx::query("DELETE FROM provider_keys WHERE id = ? AND user_id = ?")
+            .bind(key.get())
+            .bind(user.get())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        if res.rows_affected() == 0 {
+            return Err(StoreError::NotFound {
+                what: "key",
+                id: key.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn set_key_status(
+        &self,
+        user: UserId,
+        key: KeyId,
+        status: KeyStatus,
+        reason: Option<&str>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE provider_keys SET status = ?, status_reason = ?, last_used_at = ? WHERE id = ? AND user_id = ?",
+        )
+        .bind(status.as_str())
+        .bind(reason)
+        .bind(Timestamp::now().as_millis())
+        .bind(key.get())
+        .bind(user.get())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    async fn upsert_models(
+        &self,
+        user: UserId,
+        provider: ProviderId,
+        models: &[NewModel],
+    ) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        let owned: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM providers WHERE id = ? AND user_id = ?")
+                .bind(provider.get())
+                .bind(user.get())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        if owned.is_none() {
+            return Err(StoreError::NotFound {
+                what: "provider",
+                id: provider.to_string(),
+            });
+        }
+        let now = Timestamp::now().as_millis();
+        for m in models {
+            sqlx::query(
+                "INSERT INTO models (user_id, provider_id, model_id, display_name, owned_by, created_at, updated_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (provider_id, model_id) DO UPDATE SET \
+                   display_name = COALESCE(excluded.display_name, models.display_name), \
+                   owned_by = excluded.owned_by, updated_at = excluded.updated_at",
+            )
+            .bind(user.get())
+            .bind(provider.get())
+            .bind(&m.model_id)
+            .bind(&m.display_name)
+            .bind(&m.owned_by)
+            .bind(now)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        }
+        tx.commit().await.map_err(|e| self.err(e))
+    }
+
+    async fn models(&self, user: UserId, provider: ProviderId) -> Result<Vec<Model>> {
+        let rows = sqlx::query(
+            "SELECT id, provider_id, model_id, display_name, owned_by, enabled FROM models \
+             WHERE user_id = ? AND provider_id = ? ORDER BY model_id",
+        )
+        .bind(user.get())
+        .bind(provider.get())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(rows
+            .iter()
+            .map(|row| Model {
+                id: ModelRowId::new(row.get("id")),
+                provider_id: ProviderId::new(row.get("provider_id")),
+                model_id: row.get("model_id"),
+                display_name: row.get("display_name"),
+                owned_by: row.get("owned_by"),
+                enabled: row.get::<i64, _>("enabled") != 0,
+            })
+            .collect())
+    }
+}
+
+#[async_trait]
+impl ConversationStore for SqliteStore {
+    async fn create_topic(&self, user: UserId, title: &str) -> Result<Topic> {
+        let now = Timestamp::now().as_millis();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO topics (user_id, title, created_at, updated_at) VALUES (?, ?, ?, ?) RETURNING id",
+        )
+        .bind(user.get())
+        .bind(title)
+        .bind(now)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        self.topic(user, TopicId::new(id)).await
+    }
+
+    async fn topic(&self, user: UserId, id: TopicId) -> Result<Topic> {
+        let row = sqlx::query("SELECT * FROM topics WHERE id = ? AND user_id = ?")
+            .bind(id.get())
+            .bind(user.get())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        row.as_ref()
+            .map(topic_from_row)
+            .ok_or_else(|| StoreError::NotFound {
+                what: "topic",
+                id: id.to_string(),
+            })
+    }
+
+    async fn latest_topic(&self, user: UserId) -> Result<Option<Topic>> {
+        let row = sqlx::query(
+            "SELECT * FROM topics WHERE user_id = ? ORDER BY updated_at DESC, id DESC LIMIT 1",
+        )
+        .bind(user.get())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(row.as_ref().map(topic_from_row))
+    }
+
+    async fn topics(&self, user: UserId) -> Result<Vec<TopicSummary>> {
+        let rows = sqlx::query(
+            "SELECT t.*, (SELECT COUNT(*) FROM messages m WHERE m.topic_id = t.id) AS message_count \
+             FROM topics t WHERE t.user_id = ? ORDER BY t.pinned DESC, t.updated_at DESC, t.id DESC",
+        )
+        .bind(user.get())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(rows
+            .iter()
+            .map(|row| TopicSummary {
+                topic: topic_from_row(row),
+                message_count: u64::try_from(row.get::<i64, _>("message_count")).unwrap_or(0),
+            })
+            .collect())
+    }
+
+    async fn append_message(&self, user: UserId, new: &NewMessage) -> Result<Message> {
+        let now = Timestamp::now().as_millis();
+        let mut tx = self.write_tx().await?;
+        let topic: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM topics WHERE id = ? AND user_id = ?")
+                .bind(new.topic_id.get())
+                .bind(user.get())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        if topic.is_none() {
+            return Err(StoreError::NotFound {
+                what: "topic",
+                id: new.topic_id.to_string(),
+            });
+        }
+        if let Some(parent) = new.parent_id {
+            let ok: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM messages WHERE id = ? AND topic_id = ? AND user_id = ?",
+            )
+            .bind(parent.get())
+            .bind(new.topic_id.get())
+            .bind(user.get())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+            if ok.is_none() {
+                return Err(StoreError::NotFound {
+                    what: "message",
+                    id: parent.to_string(),
+                });
+            }
+        }
+        let model = new.model.as_ref();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO messages (user_id, topic_id, parent_id, role, status, provider_id, provider_name, model_id, \
+               writer, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(user.get())
+        .bind(new.topic_id.get())
+        .bind(new.parent_id.map(MessageId::get))
+        .bind(new.role.as_str())
+        .bind(new.status.as_str())
+        .bind(model.and_then(|m| m.provider_id).map(ProviderId::get))
+        .bind(model.map(|m| m.provider_name.as_str()))
+        .bind(model.map(|m| m.model_id.as_str()))
+        .bind(new.writer.as_deref().filter(|_| new.status.is_open()))
+        .bind(now)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        insert_blocks(&mut tx, user, id, &new.blocks)
+            .await
+            .map_err(|e| self.err(e))?;
+        sqlx::query(
+            "UPDATE topics SET current_message_id = ?, updated_at = ? WHERE id = ? AND user_id = ?",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(new.topic_id.get())
+        .bind(user.get())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        tx.commit().await.map_err(|e| self.err(e))?;
+        self.message(user, MessageId::new(id)).await
+    }
+
+    async fn update_open_message(
+        &self,
+        user: UserId,
+        id: MessageId,
+        update: &MessageUpdate,
+    ) -> Result<()> {
+        let now = Timestamp::now().as_millis();
+        let mut tx = self.write_tx().await?;
+        let res = sqlx::query(
+            "UPDATE messages SET status = ?1, input_tokens = ?2, output_tokens = ?3, reasoning_tokens = ?4, \
+               first_token_ms = ?5, total_ms = ?6, finish_reason = ?7, updated_at = ?8, \
+               writer = CASE WHEN ?1 IN ('pending', 'streaming') THEN writer ELSE NULL END \
+             WHERE id = ?9 AND user_id = ?10 AND status IN ('pending', 'streaming')",
+        )
+        .bind(update.status.as_str())
+        .bind(opt_i64(update.usage.input_tokens))
+        .bind(opt_i64(update.usage.output_tokens))
+        .bind(opt_i64(update.usage.reasoning_tokens))
+        .bind(opt_i64(update.timings.first_token_ms))
+        .bind(opt_i64(update.timings.total_ms))
+        .bind(&update.finish_reason)
+        .bind(now)
+        .bind(id.get())
+        .bind(user.get())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        if res.rows_affected() == 0 {
+            let status: Option<String> =
+                sqlx::query_scalar("SELECT status FROM messages WHERE id = ? AND user_id = ?")
+                    .bind(id.get())
+                    .bind(user.get())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(|e| self.err(e))?;
+            return Err(match status {
+                None => StoreError::NotFound {
+                    what: "message",
+                    id: id.to_string(),
+                },
+                Some(s) => StoreError::Conflict(format!("message {id} is already closed ({s})")),
+            });
+        }
+        sqlx::query("DELETE FROM message_blocks WHERE message_id = ? AND user_id = ?")
+            .bind(id.get())
+            .bind(user.get())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        insert_blocks(&mut tx, user, id.get(), &update.blocks)
+            .await
+            .map_err(|e| self.err(e))?;
+        sqlx::query(
+            "UPDATE topics SET updated_at = ? WHERE user_id = ? AND id = (SELECT topic_id FROM messages WHERE id = ?)",
+        )
+        .bind(now)
+        .bind(user.get())
+        .bind(id.get())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        tx.commit().await.map_err(|e| self.err(e))
+    }
+
+    async fn message(&self, user: UserId, id: MessageId) -> Result<Message> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages m LEFT JOIN message_blocks b ON b.message_id = m.id \
+             WHERE m.id = ? AND m.user_id = ? ORDER BY b.position"
+        )))
+        .bind(id.get())
+        .bind(user.get())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        self.messages_where_ids(user, rows)
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::NotFound {
+                what: "message",
+                id: id.to_string(),
+            })
+    }
+
+    async fn branch(&self, user: UserId, topic: TopicId) -> Result<Vec<Message>> {
+        // Ownership first, so a foreign topic is "not found" rather than "empty".
+        self.topic(user, topic).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "WITH RECURSIVE chain(id) AS ( \
+                 SELECT current_message_id FROM topics \
+                  WHERE id = ?1 AND user_id = ?2 AND current_message_id IS NOT NULL \
+                 UNION ALL \
+                 SELECT m.parent_id FROM messages m JOIN chain c ON m.id = c.id WHERE m.parent_id IS NOT NULL) \
+             SELECT {MESSAGE_COLUMNS} FROM messages m LEFT JOIN message_blocks b ON b.message_id = m.id \
+             WHERE m.id IN (SELECT id FROM chain) AND m.user_id = ?2 ORDER BY m.id, b.position"
+        )))
+        .bind(topic.get())
+        .bind(user.get())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        self.messages_where_ids(user, rows).await
+    }
+}
+
+#[async_trait]
+impl SettingsStore for SqliteStore {
+    async fn setting(&self, user: UserId, key: &str) -> Result<Option<String>> {
+        sqlx::query_scalar("SELECT value FROM settings WHERE user_id = ? AND key = ?")
+            .bind(user.get())
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.err(e))
+    }
+
+    async fn set_setting(&self, user: UserId, key: &str, value: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO settings (user_id, key, value) VALUES (?, ?, ?) \
+             ON CONFLICT (user_id, key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(user.get())
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl EgressStore for SqliteStore {
+    async fn append_egress(&self, entries: &[EgressEntry]) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write_tx().await?;
+        for e in entries {
+            sqlx::query(
+                "INSERT INTO egress_log (at, host, port, purpose, method, bytes_sent, bytes_received, status, outcome, \
+                   via_proxy, duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(e.at.as_millis())
+            .bind(&e.host)
+            .bind(i64::from(e.port))
+            .bind(e.purpose.as_str())
+            .bind(&e.method)
+            .bind(i64::try_from(e.bytes_sent).unwrap_or(i64::MAX))
+            .bind(i64::try_from(e.bytes_received).unwrap_or(i64::MAX))
+            .bind(e.status.map(i64::from))
+            .bind(&e.outcome)
+            .bind(&e.via_proxy)
+            .bind(i64::try_from(e.duration_ms).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        }
+        tx.commit().await.map_err(|e| self.err(e))
+    }
+
+    async fn egress_since(&self, since: Timestamp) -> Result<Vec<EgressEntry>> {
+        let rows = sqlx::query("SELECT * FROM egress_log WHERE at >= ? ORDER BY at, id")
+            .bind(since.as_millis())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(rows
+            .iter()
+            .map(|r| EgressEntry {
+                at: Timestamp::from_millis(r.get("at")),
+                host: r.get("host"),
+                port: u16::try_from(r.get::<i64, _>("port")).unwrap_or(0),
+                purpose: Purpose::from_stored(r.get("purpose")),
+                method: r.get("method"),
+                bytes_sent: u64::try_from(r.get::<i64, _>("bytes_sent")).unwrap_or(0),
+                bytes_received: u64::try_from(r.get::<i64, _>("bytes_received")).unwrap_or(0),
+                status: r
+                    .get::<Option<i64>, _>("status")
+                    .and_then(|s| u16::try_from(s).ok()),
+                outcome: r.get("outcome"),
+                via_proxy: r.get("via_proxy"),
+                duration_ms: u64::try_from(r.get::<i64, _>("duration_ms")).unwrap_or(0),
+            })
+            .collect())
+    }
+}
+
+#[async_trait]
+impl RecoveryStore for SqliteStore {
+    async fn open_writers(&self) -> Result<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT DISTINCT COALESCE(writer, '') FROM messages WHERE status IN ('pending', 'streaming')",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))
+    }
+
+    async fn interrupt_writer(&self, writer: &str) -> Result<u64> {
+        let res = sqlx::query(
+            "UPDATE messages SET status = 'interrupted', writer = NULL, updated_at = ? \
+             WHERE status IN ('pending', 'streaming') AND COALESCE(writer, '') = ?",
+        )
+        .bind(Timestamp::now().as_millis())
+        .bind(writer)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(res.rows_affected())
+    }
+}
