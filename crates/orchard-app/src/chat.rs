@@ -6,11 +6,14 @@
 //! 2. The reply row exists (status `pending`, stamped with this process's writer id)
 //!    before the request leaves, so a crash at any later point leaves a visible trace.
 //! 3. The reply is written on its first token and then at least every
-//!    [`FLUSH_EVERY`], so a `kill -9` loses at most the last fraction of a second;
-//!    the next start marks it `interrupted` (see [`crate::lease`]).
-//! 4. Every ending is written: `done`, `error` (with the reason as an error block, the
-//!    text so far kept), or `cancelled`.
+//!    [`FLUSH_EVERY`] while text arrives, so a `kill -9` loses at most the last fraction
+//!    of a second; the next start marks it `interrupted` (see [`crate::lease`]).
+//! 4. Every ending is written: `done`, `error` (the reason as an error block, the text
+//!    so far kept), `cancelled`, or `interrupted` if the caller drops the answer. A
+//!    database that refuses a write mid-answer (locked, full) does not stop the answer:
+//!    it is kept in memory and written when the database lets it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -18,16 +21,19 @@ use orchard_core::message::{
     Block, BlockKind, Message, MessageStatus, ModelSnapshot, Role, Timings, Usage,
 };
 use orchard_core::model_ref::ModelRef;
-use orchard_core::{MessageId, TopicId};
-use orchard_llm::{ChatEvent, ChatMessage, ChatRequest, ProviderError, connect};
-use orchard_store::{MessageUpdate, NewMessage};
-use tokio::time::{Instant, MissedTickBehavior, interval_at};
+use orchard_core::{MessageId, TopicId, UserId};
+use orchard_llm::{ChatEvent, ChatMessage, ChatRequest, ChatStream, ProviderError, connect};
+use orchard_store::{MessageUpdate, NewMessage, Store, StoreError};
+use tokio::time::{Instant, sleep, sleep_until};
 use tokio_util::sync::CancellationToken;
 
 use crate::{App, AppError};
 
-/// The longest a streamed reply goes unsaved.
+/// The longest a streamed reply goes unsaved while text is arriving.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(250);
+
+/// How long to keep trying to save a finished answer while the database refuses.
+const SAVE_PATIENCE: Duration = Duration::from_secs(30);
 
 /// Setting that remembers the last model used.
 const LAST_MODEL: &str = "chat.last_model";
@@ -91,7 +97,8 @@ enum End {
     Failed(Box<ProviderError>),
 }
 
-#[derive(Default)]
+/// The answer received so far.
+#[derive(Clone, Default)]
 struct Reply {
     text: String,
     thinking: String,
@@ -101,7 +108,12 @@ struct Reply {
 }
 
 impl Reply {
-    fn blocks(&self, error: Option<&str>) -> Vec<Block> {
+    fn update(
+        &self,
+        status: MessageStatus,
+        error: Option<&str>,
+        total_ms: Option<u64>,
+    ) -> MessageUpdate {
         let mut blocks = Vec::new();
         if !self.thinking.is_empty() {
             blocks.push(Block::new(BlockKind::Thinking, self.thinking.clone()));
@@ -112,7 +124,105 @@ impl Reply {
         if let Some(e) = error {
             blocks.push(Block::new(BlockKind::Error, e));
         }
-        blocks
+        MessageUpdate {
+            status,
+            blocks,
+            usage: self.usage,
+            timings: Timings {
+                first_token_ms: self.first_token_ms,
+                total_ms,
+            },
+            finish_reason: self.finish.clone().filter(|_| !status.is_open()),
+        }
+    }
+}
+
+/// Owns an open reply until it is closed. If the chat future is dropped mid-answer (a
+/// server request whose client went away), the reply is closed as `interrupted` with the
+/// text received so far, from a task, since `Drop` cannot wait.
+struct ReplyGuard {
+    store: Arc<dyn Store>,
+    user: UserId,
+    id: MessageId,
+    reply: Reply,
+    closed: bool,
+    warned: bool,
+}
+
+impl ReplyGuard {
+    /// Saves progress. A failure is logged and the answer goes on: the text stays in
+    /// memory and the next write carries it.
+    async fn save_progress(&mut self) -> bool {
+        match self
+            .store
+            .update_open_message(
+                self.user,
+                self.id,
+                &self.reply.update(MessageStatus::Streaming, None, None),
+            )
+            .await
+        {
+            Ok(()) => true,
+            Err(e) => {
+                if !std::mem::replace(&mut self.warned, true) {
+                    tracing::warn!(error = %e, "could not save the answer so far; it is kept in memory and saved as soon as the database allows");
+                }
+                false
+            }
+        }
+    }
+
+    /// Writes the final state, retrying while the database is locked or busy.
+    async fn close(
+        &mut self,
+        status: MessageStatus,
+        error: Option<&str>,
+        total_ms: u64,
+    ) -> Result<(), AppError> {
+        let update = self.reply.update(status, error, Some(total_ms));
+        let give_up = Instant::now() + SAVE_PATIENCE;
+        let mut pause = Duration::from_millis(50);
+        loop {
+            match self
+                .store
+                .update_open_message(self.user, self.id, &update)
+                .await
+            {
+                Ok(()) => {
+                    self.closed = true;
+                    return Ok(());
+                }
+                // Already closed by someone else (recovered as interrupted): nothing to add.
+                Err(StoreError::Conflict(_)) => {
+                    self.closed = true;
+                    return Ok(());
+                }
+                Err(e) if Instant::now() < give_up => {
+                    tracing::warn!(error = %e, "could not save the answer yet; retrying");
+                    sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+impl Drop for ReplyGuard {
+    fn drop(&mut self) {
+        if self.closed {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return; // The next start recovers it (the writer lease is gone with us).
+        };
+        let (store, user, id) = (self.store.clone(), self.user, self.id);
+        let update = self.reply.update(MessageStatus::Interrupted, None, None);
+        runtime.spawn(async move {
+            if let Err(e) = store.update_open_message(user, id, &update).await {
+                tracing::warn!(error = %e, "could not close an abandoned answer; the next start will");
+            }
+        });
     }
 }
 
@@ -134,7 +244,7 @@ fn elapsed_ms(since: Instant) -> u64 {
 }
 
 impl App {
-    /// The model `input` asks for, or the last one used.
+    /// The model asked for, or the last one used.
     pub async fn resolve_model(&self, explicit: Option<ModelRef>) -> Result<ModelRef, AppError> {
         if let Some(m) = explicit {
             return Ok(m);
@@ -150,7 +260,7 @@ impl App {
 
     /// Sends `input` and streams the answer to `observer`. Errors returned as `Err`
     /// happened before anything was stored; once the person's message is stored, every
-    /// ending is returned as an [`ChatOutcome`].
+    /// ending is returned as a [`ChatOutcome`].
     pub async fn chat(
         &self,
         input: ChatInput,
@@ -186,13 +296,15 @@ impl App {
         let question = store
             .append_message(user, &closed(topic.id, parent, Role::User, &text))
             .await?;
+        // Used once the question is in, even if the answer never completes.
         store
             .set_setting(user, LAST_MODEL, &model.to_string())
             .await?;
-
+        // The branch ending at this question: another process may move the topic's
+        // current leaf meanwhile, and its question must not end up in this request.
         let request = build_request(
             &model.model,
-            &store.branch(user, topic.id).await?,
+            &store.branch_to(user, question.id).await?,
             input.stream,
         );
         let reply = store
@@ -213,69 +325,31 @@ impl App {
                 },
             )
             .await?;
+        // From here on, every path closes the reply.
+        let mut guard = ReplyGuard {
+            store: store.clone(),
+            user,
+            id: reply.id,
+            reply: Reply::default(),
+            closed: false,
+            warned: false,
+        };
 
         let started = Instant::now();
-        let mut acc = Reply::default();
         let client = connect(endpoint, self.http().clone());
-        let end = match client.chat(&request).await {
-            Err(e) => {
-                self.note_key_result(key_id, Some(&e)).await;
-                End::Failed(Box::new(e))
-            }
-            Ok(mut stream) => {
-                self.note_key_result(key_id, None).await;
-                let mut ticker = interval_at(started + FLUSH_EVERY, FLUSH_EVERY);
-                ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-                let mut dirty = false;
-                let mut written_once = false;
-                loop {
-                    tokio::select! {
-                        biased;
-                        () = cancel.cancelled() => break End::Cancelled,
-                        item = stream.next() => match item {
-                            None => break End::Done,
-                            Some(Err(e)) => break End::Failed(Box::new(e)),
-                            Some(Ok(event)) => {
-                                let content = match event {
-                                    ChatEvent::TextDelta(t) => {
-                                        observer.on_text(&t);
-                                        acc.text.push_str(&t);
-                                        true
-                                    }
-                                    ChatEvent::ThinkingDelta(t) => {
-                                        observer.on_thinking(&t);
-                                        acc.thinking.push_str(&t);
-                                        true
-                                    }
-                                    ChatEvent::Usage(u) => {
-                                        acc.usage = u;
-                                        false
-                                    }
-                                    ChatEvent::Finish(r) => {
-                                        acc.finish = Some(r);
-                                        false
-                                    }
-                                };
-                                if content && acc.first_token_ms.is_none() {
-                                    acc.first_token_ms = Some(elapsed_ms(started));
-                                }
-                                dirty |= content;
-                                if dirty && !written_once {
-                                    self.write_progress(reply.id, &acc).await?;
-                                    written_once = true;
-                                    dirty = false;
-                                }
-                            }
-                        },
-                        _ = ticker.tick(), if dirty => {
-                            self.write_progress(reply.id, &acc).await?;
-                            dirty = false;
-                        }
-                    }
+        let end = tokio::select! {
+            biased;
+            () = cancel.cancelled() => End::Cancelled,
+            result = client.chat(&request) => match result {
+                Err(e) => {
+                    self.note_key_result(key_id, Some(&e)).await;
+                    End::Failed(Box::new(e))
                 }
-                // Dropping the stream closes the connection, which tells the provider
-                // to stop generating.
-            }
+                Ok(stream) => {
+                    self.note_key_result(key_id, None).await;
+                    receive(stream, &mut guard, observer, cancel, started, input.stream).await
+                }
+            },
         };
 
         let (status, error) = match end {
@@ -283,26 +357,9 @@ impl App {
             End::Cancelled => (MessageStatus::Cancelled, None),
             End::Failed(e) => (MessageStatus::Error, Some(AppError::from(*e))),
         };
-        let timings = Timings {
-            first_token_ms: acc.first_token_ms,
-            total_ms: Some(elapsed_ms(started)),
-        };
-        store
-            .update_open_message(
-                user,
-                reply.id,
-                &MessageUpdate {
-                    status,
-                    blocks: acc.blocks(error.as_ref().map(|e| e.message.as_str())),
-                    usage: acc.usage,
-                    timings,
-                    finish_reason: acc.finish.clone(),
-                },
-            )
-            .await?;
-        // After the answer, not before the request: one fsync fewer before the first byte.
-        store
-            .set_setting(user, LAST_MODEL, &model.to_string())
+        let total_ms = elapsed_ms(started);
+        guard
+            .close(status, error.as_ref().map(|e| e.message.as_str()), total_ms)
             .await?;
         Ok(ChatOutcome {
             topic: topic.id,
@@ -311,29 +368,94 @@ impl App {
             status,
             error,
             model,
-            usage: acc.usage,
-            timings,
+            usage: guard.reply.usage,
+            timings: Timings {
+                first_token_ms: guard.reply.first_token_ms,
+                total_ms: Some(total_ms),
+            },
         })
     }
+}
 
-    async fn write_progress(&self, reply: MessageId, acc: &Reply) -> Result<(), AppError> {
-        self.store()
-            .update_open_message(
-                self.user(),
-                reply,
-                &MessageUpdate {
-                    status: MessageStatus::Streaming,
-                    blocks: acc.blocks(None),
-                    usage: acc.usage,
-                    timings: Timings {
-                        first_token_ms: acc.first_token_ms,
-                        total_ms: None,
-                    },
-                    finish_reason: None,
-                },
-            )
-            .await?;
-        Ok(())
+/// Applies one event to the answer; returns whether it added content.
+fn apply(
+    reply: &mut Reply,
+    event: ChatEvent,
+    observer: &mut dyn ReplyObserver,
+    started: Instant,
+) -> bool {
+    let content = match event {
+        ChatEvent::TextDelta(t) => {
+            observer.on_text(&t);
+            reply.text.push_str(&t);
+            true
+        }
+        ChatEvent::ThinkingDelta(t) => {
+            observer.on_thinking(&t);
+            reply.thinking.push_str(&t);
+            true
+        }
+        ChatEvent::Usage(u) => {
+            reply.usage = u;
+            false
+        }
+        ChatEvent::Finish(r) => {
+            reply.finish = Some(r);
+            false
+        }
+    };
+    if content && reply.first_token_ms.is_none() {
+        reply.first_token_ms = Some(elapsed_ms(started));
+    }
+    content
+}
+
+/// Reads the answer until it ends, is cancelled or fails, saving it as it grows.
+async fn receive(
+    mut stream: ChatStream,
+    guard: &mut ReplyGuard,
+    observer: &mut dyn ReplyObserver,
+    cancel: &CancellationToken,
+    started: Instant,
+    streaming: bool,
+) -> End {
+    if !streaming {
+        // The whole answer is already here: keep it, whatever else happens now.
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(event) => {
+                    apply(&mut guard.reply, event, observer, started);
+                }
+                Err(e) => return End::Failed(Box::new(e)),
+            }
+        }
+        return End::Done;
+    }
+    // Written on the first content, then whenever FLUSH_EVERY has passed since the last
+    // write: checked after every event (so a burst cannot starve it) and by a timer (so
+    // a pause does not leave text unsaved).
+    let mut last_write: Option<Instant> = None;
+    let mut dirty = false;
+    loop {
+        let due = last_write.map_or(started, |t| t + FLUSH_EVERY);
+        tokio::select! {
+            () = cancel.cancelled() => return End::Cancelled,
+            item = stream.next() => match item {
+                None => return End::Done,
+                Some(Err(e)) => return End::Failed(Box::new(e)),
+                Some(Ok(event)) => {
+                    dirty |= apply(&mut guard.reply, event, observer, started);
+                    if dirty && last_write.is_none_or(|t| t.elapsed() >= FLUSH_EVERY) {
+                        dirty = !guard.save_progress().await;
+                        last_write = Some(Instant::now());
+                    }
+                }
+            },
+            () = sleep_until(due), if dirty => {
+                dirty = !guard.save_progress().await;
+                last_write = Some(Instant::now());
+            }
+        }
     }
 }
 
@@ -349,9 +471,9 @@ fn closed(topic: TopicId, parent: Option<MessageId>, role: Role, text: &str) -> 
     }
 }
 
-/// The request for the current branch: the latest system message becomes the system
-/// prompt; user and assistant turns with text are sent in order (a failed reply with no
-/// text is left out; a partial one is kept, as the person saw it).
+/// The request for a branch: the latest system message becomes the system prompt; user
+/// and assistant turns with text are sent in order (a failed reply with no text is left
+/// out; a partial one is kept, as the person saw it).
 fn build_request(model: &str, branch: &[Message], stream: bool) -> ChatRequest {
     let system = branch
         .iter()
@@ -386,5 +508,28 @@ mod tests {
         let long = "x".repeat(80);
         assert_eq!(title_from(&long).chars().count(), 61);
         assert!(title_from(&long).ends_with('…'));
+    }
+
+    #[test]
+    fn progress_updates_stay_open_and_final_ones_carry_everything() {
+        let reply = Reply {
+            text: "answer".into(),
+            thinking: "hmm".into(),
+            finish: Some("stop".into()),
+            first_token_ms: Some(7),
+            ..Reply::default()
+        };
+        let progress = reply.update(MessageStatus::Streaming, None, None);
+        assert_eq!(progress.finish_reason, None, "not finished while streaming");
+        assert_eq!(progress.blocks.len(), 2);
+        let last = reply.update(MessageStatus::Error, Some("cut"), Some(90));
+        assert_eq!(
+            last.blocks.iter().map(|b| b.kind).collect::<Vec<_>>(),
+            [BlockKind::Thinking, BlockKind::Text, BlockKind::Error]
+        );
+        assert_eq!(
+            (last.timings.first_token_ms, last.timings.total_ms),
+            (Some(7), Some(90))
+        );
     }
 }

@@ -35,15 +35,21 @@ impl WriterLease {
         })?;
         let id = hex::encode(raw);
         let path = dir.join(format!("{id}.lock"));
+        // Lock under a temporary name, then rename: a `.lock` file is locked from the
+        // moment it exists, so no other process can mistake it for a dead writer's.
+        let pending = dir.join(format!("{id}.new"));
         let file = OpenOptions::new()
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .write(true)
-            .open(&path)
+            .open(&pending)
             .map_err(|e| not_writable(data_dir, &e))?;
         file.try_lock().map_err(|e| {
-            AppError::new("internal", format!("cannot lock {}: {e}", path.display()))
+            AppError::new(
+                "internal",
+                format!("cannot lock {}: {e}", pending.display()),
+            )
         })?;
+        std::fs::rename(&pending, &path).map_err(|e| not_writable(data_dir, &e))?;
         Ok(Self {
             id,
             path,
@@ -78,7 +84,8 @@ pub(crate) fn not_writable(data_dir: &Path, e: &std::io::Error) -> AppError {
     )
 }
 
-/// Marks replies of dead writers as interrupted; returns how many.
+/// Marks replies of dead writers as interrupted and removes the lock files of
+/// processes that are gone; returns how many replies were interrupted.
 pub(crate) async fn recover(store: &dyn Store, data_dir: &Path, me: &str) -> Result<u64, AppError> {
     let mut total = 0;
     for writer in store.open_writers().await? {
@@ -93,10 +100,8 @@ pub(crate) async fn recover(store: &dyn Store, data_dir: &Path, me: &str) -> Res
             );
         }
         total += n;
-        if !writer.is_empty() {
-            let _ = std::fs::remove_file(lock_path(data_dir, &writer));
-        }
     }
+    remove_stale_locks(data_dir, me);
     Ok(total)
 }
 
@@ -104,15 +109,40 @@ fn lock_path(data_dir: &Path, writer: &str) -> PathBuf {
     data_dir.join("run").join(format!("{writer}.lock"))
 }
 
+/// Whether the process that wrote `writer`'s replies still runs. Only a missing lock
+/// file, or one whose lock can be taken, means it is gone: any other failure (a file
+/// another user owns, too many open files) counts as alive, because wrongly
+/// interrupting a live answer is worse than leaving a dead one open a little longer.
 fn writer_alive(data_dir: &Path, writer: &str) -> bool {
     // Instance ids are hex; anything else is not ours to look up on disk.
     if writer.is_empty() || !writer.chars().all(|c| c.is_ascii_hexdigit()) {
         return false;
     }
     match File::open(lock_path(data_dir, writer)) {
-        Err(_) => false,
-        // Taking the lock means nobody holds it: the writer is gone. (Our handle is
-        // dropped right away, releasing it again.)
-        Ok(f) => f.try_lock().is_err(),
+        Err(e) => e.kind() != ErrorKind::NotFound,
+        // Taking the lock means nobody holds it. (Dropping our handle releases it.)
+        Ok(f) => !matches!(f.try_lock(), Ok(())),
+    }
+}
+
+/// Deletes lock files whose process is gone (one that ended cleanly deletes its own),
+/// including `.new` files left by a process that died while taking its lease.
+fn remove_stale_locks(data_dir: &Path, me: &str) {
+    let Ok(entries) = std::fs::read_dir(data_dir.join("run")) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let ours = path.file_stem().and_then(|s| s.to_str()) == Some(me);
+        let lease_file = path.extension().is_some_and(|e| e == "lock" || e == "new");
+        if ours || !lease_file {
+            continue;
+        }
+        // Holding the lock while deleting: nobody can be using the file meanwhile.
+        if let Ok(f) = File::open(&path)
+            && f.try_lock().is_ok()
+        {
+            let _ = std::fs::remove_file(&path);
+        }
     }
 }

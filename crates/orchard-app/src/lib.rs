@@ -122,6 +122,13 @@ impl App {
         self.recovered
     }
 
+    /// Marks replies left open by processes that have ended as `interrupted`; returns
+    /// how many. Runs at start; a long-running server also runs it periodically, for
+    /// CLI processes that die while it runs.
+    pub async fn recover_interrupted(&self) -> Result<u64, AppError> {
+        lease::recover(self.store.as_ref(), &self.config.data_dir, self.lease.id()).await
+    }
+
     /// Waits until every outbound request so far is in the egress ledger.
     pub async fn flush_ledger(&self) {
         self.ledger.flush().await;

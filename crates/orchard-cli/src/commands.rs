@@ -78,7 +78,12 @@ async fn with_app(app: &App, command: Command) -> Result<ExitCode, AppError> {
         Command::Show { topic } => {
             let id = parse_topic(app, &topic).await?;
             let (topic, messages) = app.conversation(id).await?;
-            print!("{}", output::conversation(&topic, &messages));
+            let text = output::conversation(&topic, &messages);
+            if std::io::stdout().is_terminal() {
+                print!("{}", output::for_terminal(&text));
+            } else {
+                print!("{text}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Provider(cmd) => provider(app, cmd).await,
@@ -121,6 +126,14 @@ async fn provider(app: &App, cmd: ProviderCommand) -> Result<ExitCode, AppError>
                 .await?;
             let p = &view.provider;
             let masks: Vec<&str> = view.keys.iter().map(|k| k.mask.as_str()).collect();
+            if orchard_core::base_url::resolve_api_base(&p.base_url)
+                .is_ok_and(|u| orchard_core::base_url::is_plaintext_remote(&u))
+            {
+                eprintln!(
+                    "orchard: warning: {} is reached over plain http://, so its key and your conversations cross the network unencrypted",
+                    p.name
+                );
+            }
             println!(
                 "added {} ({}, {}) with {}",
                 p.name,
@@ -192,6 +205,7 @@ async fn parse_topic(app: &App, s: &str) -> Result<TopicId, AppError> {
 
 /// Writes the answer to stdout as it arrives; reasoning goes to a terminal's stderr only.
 struct Printer {
+    terminal: bool,
     wrote: bool,
     ends_with_newline: bool,
     thinking_to_stderr: bool,
@@ -204,9 +218,14 @@ impl ReplyObserver for Printer {
             eprintln!();
             self.in_thinking = false;
         }
+        let shown = if self.terminal {
+            output::for_terminal(delta)
+        } else {
+            delta.into()
+        };
         let mut out = std::io::stdout().lock();
         // A closed pipe (`| head`) must not stop the answer from being stored.
-        let _ = out.write_all(delta.as_bytes()).and_then(|()| out.flush());
+        let _ = out.write_all(shown.as_bytes()).and_then(|()| out.flush());
         if !delta.is_empty() {
             self.wrote = true;
             self.ends_with_newline = delta.ends_with('\n');
@@ -216,11 +235,15 @@ impl ReplyObserver for Printer {
     fn on_thinking(&mut self, delta: &str) {
         if self.thinking_to_stderr {
             let mut err = std::io::stderr().lock();
-            let _ = write!(err, "\x1b[2m{delta}\x1b[0m").and_then(|()| err.flush());
+            let _ = write!(err, "\x1b[2m{}\x1b[0m", output::for_terminal(delta))
+                .and_then(|()| err.flush());
             self.in_thinking = true;
         }
     }
 }
+
+/// How often `serve` looks for replies of processes that died.
+const RECOVERY_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 const SIGINT_EXIT: u8 = 130;
 const SIGTERM_EXIT: u8 = 143;
@@ -261,6 +284,7 @@ async fn chat(app: &App, args: ChatArgs) -> Result<ExitCode, AppError> {
         })
     };
     let mut printer = Printer {
+        terminal: std::io::stdout().is_terminal(),
         wrote: false,
         ends_with_newline: true,
         thinking_to_stderr: std::io::stderr().is_terminal(),
@@ -380,12 +404,27 @@ async fn serve(cfg: Config) -> Result<ExitCode, AppError> {
         signals.recv().await;
         tracing::info!("shutting down");
     };
-    orchard_server::serve(app.clone(), listener, shutdown)
-        .await
-        .map_err(|e| AppError::new("internal", format!("server error: {e}")))?;
+    // A CLI process that dies while the server runs leaves its reply open; look for
+    // such replies regularly rather than only at the next start.
+    let recovery = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(RECOVERY_EVERY).await;
+                if let Err(e) = app.recover_interrupted().await {
+                    tracing::warn!(error = %e, "could not look for interrupted replies");
+                }
+            }
+        })
+    };
+    let served = orchard_server::serve(app.clone(), listener, shutdown).await;
+    recovery.abort();
+    let _ = recovery.await;
+    // Whatever ended the server, record the last requests and release the lease.
     match Arc::try_unwrap(app) {
         Ok(app) => app.shutdown().await,
         Err(app) => app.flush_ledger().await,
     }
+    served.map_err(|e| AppError::new("internal", format!("server error: {e}")))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -33,9 +33,26 @@ pub fn read_keys(args: &KeyArgs, prompt_for: Option<&str>) -> Result<Vec<ApiKey>
         return Ok(keys);
     }
     if let Some(var) = &args.key_env {
-        let value = std::env::var(var)
-            .map_err(|_| AppError::invalid(format!("the environment variable {var} is not set")))?;
-        let key = ApiKey::parse(&value).map_err(|e| AppError::invalid(format!("{var}: {e}")))?;
+        if !is_env_name(var) {
+            return Err(AppError::invalid(
+                "--key-env takes the name of an environment variable (letters, digits and _), not the key itself",
+            ));
+        }
+        // A mixed-case "name" may be a key pasted in the wrong place: name only the
+        // conventional upper-case ones.
+        let shown = if var
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        {
+            var.as_str()
+        } else {
+            "named by --key-env"
+        };
+        let value = std::env::var(var).map_err(|_| {
+            AppError::invalid(format!("the environment variable {shown} is not set"))
+        })?;
+        let key = ApiKey::parse(&value)
+            .map_err(|e| AppError::invalid(format!("the environment variable {shown}: {e}")))?;
         return Ok(vec![key]);
     }
     match prompt_for {
@@ -53,4 +70,13 @@ pub fn read_keys(args: &KeyArgs, prompt_for: Option<&str>) -> Result<Vec<ApiKey>
         }
         _ => Ok(Vec::new()),
     }
+}
+
+fn is_env_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && s.len() <= 128
 }

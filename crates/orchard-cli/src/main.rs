@@ -99,28 +99,55 @@ fn hint(code: &str) -> Option<&'static str> {
     })
 }
 
-/// clap's own messages, except that an unexpected *value* is never repeated: it may be
-/// an API key typed where it does not belong (and argv already exposed it to `ps`).
+/// clap's own messages where they quote only Orchard's own names (help, missing or
+/// conflicting options); for everything else a message that never repeats what was
+/// typed: a stray value may be an API key typed where it does not belong (argv has
+/// already shown it to `ps`; it must not also land in a terminal log or a CI log).
 fn clap_error(e: clap::Error) -> ExitCode {
-    if e.kind() == ErrorKind::UnknownArgument
-        && let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg)
-    {
-        let shown = if arg.starts_with('-') {
-            match arg.split_once('=') {
-                Some((flag, _)) => format!("'{flag}=…'"),
-                None => format!("'{arg}'"),
-            }
-        } else {
-            "an extra value (not repeated here, in case it is a secret)".to_owned()
-        };
-        eprintln!(
-            "orchard: unexpected argument: {shown}. API keys are never taken as arguments: use --key-stdin or --key-env VAR. See --help."
-        );
-        return ExitCode::from(2);
+    match e.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        ErrorKind::MissingRequiredArgument
+        | ErrorKind::MissingSubcommand
+        | ErrorKind::ArgumentConflict => {
+            let _ = e.print();
+            return ExitCode::from(2);
+        }
+        _ => {}
     }
-    let code = if e.use_stderr() { 2 } else { 0 };
-    let _ = e.print();
-    ExitCode::from(code)
+    let what = match e.kind() {
+        ErrorKind::InvalidSubcommand => "unknown command",
+        ErrorKind::UnknownArgument => "unexpected argument",
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation | ErrorKind::InvalidUtf8 => {
+            "invalid value"
+        }
+        ErrorKind::TooManyValues
+        | ErrorKind::WrongNumberOfValues
+        | ErrorKind::TooFewValues
+        | ErrorKind::NoEquals => "unexpected value",
+        _ => "invalid arguments",
+    };
+    // Names of Orchard's own options and commands are safe to repeat; values are not.
+    let flag = match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(arg)) if arg.starts_with('-') => {
+            let name = arg.split(['=', ' ']).next().unwrap_or(arg);
+            format!(" for '{name}'")
+        }
+        _ => String::new(),
+    };
+    let suggestion = match e.get(ContextKind::SuggestedSubcommand) {
+        Some(ContextValue::String(s)) => format!(" Did you mean '{s}'?"),
+        Some(ContextValue::Strings(v)) if !v.is_empty() => format!(" Did you mean '{}'?", v[0]),
+        _ => String::new(),
+    };
+    eprintln!(
+        "orchard: {what}{flag} (what you typed is not repeated here, in case it is a secret; API keys are read with --key-stdin or --key-env VAR).{suggestion} See --help."
+    );
+    ExitCode::from(2)
 }
 
 fn init_logging(filter: Option<&str>, serving: bool) {

@@ -7,6 +7,19 @@ use orchard_core::Timestamp;
 use orchard_core::message::{BlockKind, Message, MessageStatus, Role, Topic, TopicSummary};
 use orchard_core::provider::KeyStatus;
 
+/// Model output is hostile input: on a terminal, control characters (escape sequences
+/// that move the cursor, rewrite the title, write the clipboard) are removed. Newlines
+/// and tabs stay. Pipes get the text unchanged.
+pub fn for_terminal(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char =
+        |c: char| (c.is_control() && c != '\n' && c != '\t') || ('\u{80}'..='\u{9f}').contains(&c);
+    if text.chars().any(unsafe_char) {
+        std::borrow::Cow::Owned(text.chars().filter(|c| !unsafe_char(*c)).collect())
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
 /// Left-aligned columns separated by two spaces; the last column is not padded.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
@@ -185,6 +198,16 @@ pub fn conversation(topic: &Topic, messages: &[Message]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn terminal_output_loses_control_sequences_but_keeps_lines() {
+        let hostile = "ok\x1b]52;c;ZXZpbA==\x07\x1b[2J\rline\n\tnext\u{9b}31m";
+        assert_eq!(for_terminal(hostile), "ok]52;c;ZXZpbA==[2Jline\n\tnext31m");
+        assert!(matches!(
+            for_terminal("plain\ntext"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
 
     #[test]
     fn tables_align_columns_and_do_not_pad_the_last() {

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use orchard_testkit::{ErrorReply, FakeHttpProxy, FakeProvider};
+use orchard_testkit::{ErrorReply, FakeHttpProxy, FakeProvider, FakeTlsServer};
 use sqlx::Connection;
 
 /// Runs, expects failure, and returns the single stderr line.
@@ -379,5 +379,97 @@ async fn a_bad_protocol_or_base_url_is_refused() {
     assert!(
         err.contains("contains a user name or password") && !err.contains("pw@"),
         "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_failure_is_reported_as_such() {
+    let sb = Sandbox::new();
+    let server = FakeTlsServer::start().await;
+    sb.ok(&[
+        "provider",
+        "add",
+        "selfsigned",
+        "--base-url",
+        &format!("https://localhost:{}", server.addr().port()),
+    ])
+    .await;
+    let err = fails(&sb, &["chat", "-m", "selfsigned:m", "hi"]).await;
+    assert!(
+        err.contains("secure connection (TLS) to localhost"),
+        "{err}"
+    );
+    assert!(err.to_lowercase().contains("certificate"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_403_that_is_not_about_the_key_does_not_mark_it_rejected() {
+    let sb = Sandbox::new();
+    let fake = FakeProvider::start().await;
+    sb.add_fake(&fake, "fake", Some(KEY)).await;
+    fake.push(ErrorReply::custom(
+        403,
+        r#"{"error":{"message":"Country, region, or territory not supported","type":"request_forbidden","param":null,"code":"unsupported_country_region_territory"}}"#,
+    ));
+    let err = fails(&sb, &["chat", "-m", "fake:fake-small", "hi"]).await;
+    assert!(
+        err.contains("fake refused access (403): Country, region, or territory not supported"),
+        "{err}"
+    );
+    assert!(!sb.ok(&["provider", "list"]).await.contains("rejected"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_for_a_plain_http_remote_host_comes_with_a_warning() {
+    let sb = Sandbox::new();
+    let out = sb
+        .run_stdin(
+            &[
+                "provider",
+                "add",
+                "lan",
+                "--base-url",
+                "http://192.0.2.10:8000",
+                "--key-stdin",
+            ],
+            &format!("{KEY}\n"),
+        )
+        .await;
+    assert_success(&out, &["provider", "add"]);
+    assert!(
+        stderr(&out).contains("warning: lan is reached over plain http://"),
+        "{}",
+        stderr(&out)
+    );
+    let out = sb
+        .run(&[
+            "provider",
+            "add",
+            "local",
+            "--base-url",
+            "http://127.0.0.1:1234",
+        ])
+        .await;
+    assert_eq!(stderr(&out), "", "loopback is not a network");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirecting_provider_is_not_followed() {
+    let sb = Sandbox::new();
+    let fake = FakeProvider::start().await;
+    let elsewhere = FakeProvider::start().await;
+    sb.add_fake(&fake, "fake", Some(KEY)).await;
+    fake.push(ErrorReply::custom(307, "").header(
+        "location",
+        &format!("{}/chat/completions", elsewhere.base_url()),
+    ));
+    let err = fails(&sb, &["chat", "-m", "fake:fake-small", "private words"]).await;
+    assert!(
+        err.contains("fake redirects the request elsewhere (307)"),
+        "{err}"
+    );
+    assert!(
+        elsewhere.requests().is_empty(),
+        "the conversation must not follow the redirect"
     );
 }

@@ -401,3 +401,85 @@ async fn config_layers_file_then_env_then_flags() {
     // The output is TOML.
     toml::from_str::<toml::Value>(&show).unwrap();
 }
+
+/// The terminal device (`/dev/pts/N`) of the orchard process using `data_dir`.
+fn tty_of_orchard(data_dir: &std::path::Path) -> Option<std::path::PathBuf> {
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if args.first().map(String::as_str) == Some(BIN)
+            && args.iter().any(|a| a == data_dir.to_str().unwrap())
+        {
+            return std::fs::read_link(entry.path().join("fd/0")).ok();
+        }
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p_l2_the_key_prompt_reads_from_the_terminal_without_echo() {
+    use nix::sys::termios::{LocalFlags, tcgetattr};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let sb = Sandbox::new();
+    let data = sb.data.to_str().unwrap().to_owned();
+    // `script` runs orchard on a real pseudo-terminal, as a person at a keyboard would.
+    let mut child = tokio::process::Command::new("script")
+        .args([
+            "-qec",
+            &format!("{BIN} --data-dir {data} provider add deepseek"),
+            "/dev/null",
+        ])
+        .env_clear()
+        .env("HOME", &sb.home)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("script (util-linux) runs a command on a pseudo-terminal");
+    let shown = read_stdout_until(&mut child, "(input hidden").await;
+    assert!(shown.contains("API key for DeepSeek"), "{shown}");
+    // Type only once the terminal no longer echoes (bounded wait on the tty's state).
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let echo_off = tty_of_orchard(&sb.data)
+            .and_then(|tty| std::fs::File::open(tty).ok())
+            .and_then(|f| tcgetattr(&f).ok())
+            .is_some_and(|t| !t.local_flags.contains(LocalFlags::ECHO));
+        if echo_off {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the prompt never turned echo off"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(format!("{KEY}\n").as_bytes())
+        .await
+        .unwrap();
+    let mut rest = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut rest)
+        .await
+        .unwrap();
+    assert!(child.wait().await.unwrap().success(), "{rest}");
+    let all = format!("{shown}{rest}");
+    assert!(
+        !all.contains(KEY) && !all.contains(&KEY[8..20]),
+        "the key was echoed: {all:?}"
+    );
+    assert!(
+        all.contains("added deepseek (openai, https://api.deepseek.com) with key sk-…1f3a"),
+        "{all:?}"
+    );
+    assert!(sb.ok(&["provider", "list"]).await.contains("sk-…1f3a"));
+}

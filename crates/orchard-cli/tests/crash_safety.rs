@@ -64,6 +64,15 @@ async fn kill_9_mid_answer_keeps_the_text_and_the_next_start_marks_it_interrupte
     kill(Pid::from_raw(child.id().unwrap() as i32), Signal::SIGKILL).unwrap();
     let status = child.wait().await.unwrap();
     assert!(!status.success());
+    // The request that carried the conversation is in the ledger although its process
+    // never saw it end (rows are written before a request leaves).
+    let mut db = sb.db().await;
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT purpose, outcome FROM egress_log ORDER BY id")
+            .fetch_all(&mut db)
+            .await
+            .unwrap();
+    assert_eq!(rows, vec![("chat:fake".to_owned(), "in-flight".to_owned())]);
     assert_eq!(
         sb.last_reply().await,
         ("streaming".to_owned(), "partial answer ".to_owned()),
@@ -192,4 +201,84 @@ async fn a_stream_cut_mid_answer_keeps_the_text_and_reports_the_error() {
         show.contains("[error: the connection to fake was cut"),
         "{show}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_before_the_first_byte_cancels_at_once() {
+    let sb = Sandbox::new();
+    let fake = FakeProvider::start().await;
+    sb.add_fake(&fake, "fake", None).await;
+    fake.push(Answer::text(&["too late"]).first_byte_delay(Duration::from_secs(120)));
+    let child = sb
+        .cmd(&["chat", "-m", "fake:fake-small", "q"])
+        .spawn()
+        .unwrap();
+    fake.wait_for_request(1).await;
+    kill(Pid::from_raw(child.id().unwrap() as i32), Signal::SIGINT).unwrap();
+    // Bounded well below the provider's delay: the wait for the first byte is cancelled.
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("Ctrl-C must not wait for the provider")
+        .unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert_eq!(
+        sb.last_reply().await,
+        ("cancelled".to_owned(), String::new())
+    );
+    assert!(sb.ok(&["show", "1"]).await.contains("## You\n\nq"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_locked_mid_answer_loses_nothing() {
+    let mut sb = Sandbox::new();
+    sb.env("ORCHARD_BUSY_TIMEOUT", "200ms");
+    let fake = FakeProvider::start().await;
+    sb.add_fake(&fake, "fake", None).await;
+    fake.push(Answer::text(&["one ", "two ", "three"]).hang_after(1));
+    let mut child = sb
+        .cmd(&["chat", "-m", "fake:fake-small", "q"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    read_stdout_until(&mut child, "one ").await;
+    sb.wait_reply_text("one ").await;
+    // Another program takes the write lock while the answer is still arriving.
+    let mut holder = sb.db().await;
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    fake.release();
+    read_stderr_until(&mut child, "could not save the answer yet; retrying").await;
+    sqlx::query("COMMIT").execute(&mut holder).await.unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        sb.last_reply().await,
+        ("done".to_owned(), "one two three".to_owned())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_studio_recovers_a_cli_answer_killed_while_it_runs() {
+    let sb = Sandbox::new();
+    let fake = FakeProvider::start().await;
+    sb.add_fake(&fake, "fake", None).await;
+    let mut serve = sb.cmd(&["serve", "--bind", "127.0.0.1:0"]).spawn().unwrap();
+    read_stdout_until(&mut serve, "listening on").await;
+    fake.push(Answer::text(&["half ", "way"]).hang_after(1));
+    let mut chat = sb
+        .cmd(&["chat", "-m", "fake:fake-small", "q"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    read_stdout_until(&mut chat, "half ").await;
+    sb.wait_reply_text("half ").await;
+    kill(Pid::from_raw(chat.id().unwrap() as i32), Signal::SIGKILL).unwrap();
+    chat.wait().await.unwrap();
+    // No new process starts: the running studio notices by itself.
+    assert_eq!(wait_reply_status(&sb, "interrupted").await.1, "half ");
+    kill(Pid::from_raw(serve.id().unwrap() as i32), Signal::SIGTERM).unwrap();
+    assert!(serve.wait().await.unwrap().success());
 }

@@ -14,7 +14,7 @@ use sqlx::Row;
 const KEY_CORE: &str = "4f9a2c7e1b8d6a3f5e0c";
 
 fn leaks(text: &str) -> bool {
-    text.contains(KEY) || text.contains(KEY_CORE)
+    text.contains(KEY) || text.contains(KEY_CORE) || text.contains(&KEY[..8])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -186,6 +186,10 @@ async fn p_l2_each_key_is_sent_only_to_its_own_provider() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn p_l2_keys_are_never_taken_from_the_command_line() {
     let sb = Sandbox::new();
+    let key_eq = format!("--key={KEY}");
+    let stdin_eq = format!("--key-stdin={KEY}");
+    // Every way of typing a key where it does not belong is refused, and the error
+    // never repeats it.
     for args in [
         vec![
             "provider",
@@ -202,7 +206,7 @@ async fn p_l2_keys_are_never_taken_from_the_command_line() {
             "x",
             "--base-url",
             "http://a.example",
-            &format!("--key={KEY}"),
+            &key_eq,
         ],
         vec![
             "provider",
@@ -212,14 +216,62 @@ async fn p_l2_keys_are_never_taken_from_the_command_line() {
             "http://a.example",
             KEY,
         ],
+        vec![
+            "provider",
+            "add",
+            "x",
+            "--base-url",
+            "http://a.example",
+            &stdin_eq,
+        ],
         vec!["provider", "key", "add", "x", KEY],
+        vec!["provider", "key", KEY],
+        vec![KEY],
     ] {
         let out = sb.run(&args).await;
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
         let err = stderr(&out);
         assert!(!leaks(&err), "the key was echoed: {err}");
         assert!(err.contains("--key-stdin or --key-env"), "{err}");
     }
+    // --key-env takes a variable's name; the key itself there is refused unrepeated.
+    let out = sb
+        .run(&[
+            "provider",
+            "add",
+            "x",
+            "--base-url",
+            "http://a.example",
+            "--key-env",
+            KEY,
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!leaks(&stderr(&out)), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("takes the name of an environment variable"),
+        "{}",
+        stderr(&out)
+    );
+    let gemini_like = "AIzaSyD4f9a2c7e1b8d6a3f5e0c9b2a7d4e1f3a";
+    let out = sb
+        .run(&[
+            "provider",
+            "add",
+            "x",
+            "--base-url",
+            "http://a.example",
+            "--key-env",
+            gemini_like,
+        ])
+        .await;
+    assert!(!stderr(&out).contains(gemini_like), "{}", stderr(&out));
+    // Commands and options are still named, so mistakes stay easy to fix.
+    let err = stderr(&sb.run(&["provider", "lsit"]).await);
+    assert!(err.contains("Did you mean 'list'?"), "{err}");
+    let err = stderr(&sb.run(&["chat", "--modle", "x"]).await);
+    assert!(err.contains("unexpected argument for '--modle'"), "{err}");
+
     let help = sb.ok(&["provider", "add", "--help"]).await;
     assert!(
         help.contains("--key-stdin") && help.contains("--key-env <VAR>"),
@@ -262,7 +314,12 @@ async fn p_l3_every_outbound_request_is_in_the_egress_ledger_without_content() {
         assert!(*sent > 0 || purposes.contains(&"models:fake"));
         assert!(*received > 0);
     }
-    assert_eq!(rows[1].5, Some(200));
+    assert_eq!(
+        (rows[1].5, rows[1].6.as_str()),
+        (Some(200), "ok"),
+        "a complete stream is ok, not abandoned"
+    );
+    assert_eq!(rows[0].6, "ok");
     assert_eq!(
         rows[1].3 as usize,
         fake.requests()[1].body.len(),
@@ -360,41 +417,71 @@ const CLIENT_CRATES: &[&str] = &[
     "tokio-tungstenite",
     "tungstenite",
     "h2",
+    "h3",
     "quinn",
     "async-h1",
     "minreq",
     "trust-dns-resolver",
     "hickory-resolver",
+    "socket2",
 ];
 
 #[test]
 fn p_l3_only_orchard_net_opens_outbound_connections() {
-    let crates = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    // Each member's declared dependencies as cargo reads them: real package names
+    // (renames resolved) and target-specific sections included.
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
+    let out = std::process::Command::new(cargo)
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+            "--manifest-path",
+        ])
+        .arg(&manifest)
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let mut checked = 0;
-    for entry in std::fs::read_dir(crates).unwrap() {
-        let dir = entry.unwrap().path();
-        let name = dir.file_name().unwrap().to_string_lossy().to_string();
+    for package in meta["packages"].as_array().unwrap() {
+        let crate_name = package["name"].as_str().unwrap().to_owned();
         // orchard-net is the door; orchard-testkit is test-only (fake servers and proxies).
-        if name == "orchard-net" || name == "orchard-testkit" {
+        if crate_name == "orchard-net" || crate_name == "orchard-testkit" {
             continue;
         }
-        let manifest: toml::Value =
-            toml::from_str(&std::fs::read_to_string(dir.join("Cargo.toml")).unwrap()).unwrap();
-        if let Some(deps) = manifest.get("dependencies").and_then(|d| d.as_table()) {
-            for dep in deps.keys() {
-                assert!(
-                    !CLIENT_CRATES.contains(&dep.as_str()),
-                    "{name} depends on {dep}; outbound HTTP belongs in orchard-net"
-                );
-            }
+        for dep in package["dependencies"].as_array().unwrap() {
+            let normal = dep["kind"].is_null() || dep["kind"] == "build";
+            let dep_name = dep["name"].as_str().unwrap();
+            assert!(
+                !(normal && CLIENT_CRATES.contains(&dep_name)),
+                "{crate_name} depends on {dep_name}; outbound connections belong in orchard-net"
+            );
         }
-        for file in files_under(&dir.join("src")) {
+        // And no socket is opened by hand in its source.
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap()
+            .join(&crate_name)
+            .join("src");
+        for file in files_under(&dir) {
             let src = std::fs::read_to_string(&file).unwrap();
             for pattern in [
-                "TcpStream::connect",
+                "TcpStream",
                 "UdpSocket",
                 "TcpSocket",
-                "UnixStream::connect",
+                "UnixStream",
+                "socket2",
+                "reqwest",
+                "hyper::client",
+                "hyper_util::client",
             ] {
                 assert!(
                     !src.contains(pattern),

@@ -20,6 +20,12 @@ pub enum BaseUrlError {
     /// Only `http` and `https` are spoken.
     #[error("the base URL must start with http:// or https://, not {0}://")]
     Scheme(String),
+    /// A query parameter that looks like a credential (`?key=…`, `?api_key=…`) would be
+    /// stored and shown in plain text.
+    #[error(
+        "the base URL carries a credential in its query string ('{0}'); remove it and give the key with --key-stdin so it is stored encrypted"
+    )]
+    CredentialInQuery(String),
     /// `https://user:pass@host` would store a credential in plain text.
     #[error(
         "the base URL contains a user name or password; remove it and give the key with \
@@ -36,7 +42,8 @@ pub fn resolve_api_base(raw: &str) -> Result<Url, BaseUrlError> {
         Some(rest) => (rest, true),
         None => (raw, false),
     };
-    let mut url = Url::parse(raw).map_err(|_| BaseUrlError::Invalid(redact_userinfo(raw)))?;
+    let mut url =
+        Url::parse(raw).map_err(|_| BaseUrlError::Invalid(crate::redact::userinfo(raw)))?;
     if url.scheme() != "http" && url.scheme() != "https" {
         return Err(BaseUrlError::Scheme(url.scheme().to_owned()));
     }
@@ -45,6 +52,9 @@ pub fn resolve_api_base(raw: &str) -> Result<Url, BaseUrlError> {
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(BaseUrlError::Invalid(raw.to_owned()));
+    }
+    if let Some((name, _)) = url.query_pairs().find(|(name, _)| is_credential_name(name)) {
+        return Err(BaseUrlError::CredentialInQuery(name.into_owned()));
     }
     url.set_fragment(None);
     let trimmed = url.path().trim_end_matches('/').to_owned();
@@ -56,6 +66,20 @@ pub fn resolve_api_base(raw: &str) -> Result<Url, BaseUrlError> {
     };
     url.set_path(&path);
     Ok(url)
+}
+
+/// Whether requests to `url` would cross a network unencrypted (`http://` to a host
+/// other than this machine).
+pub fn is_plaintext_remote(url: &Url) -> bool {
+    let local = match url.host() {
+        Some(url::Host::Domain(d)) => {
+            d.eq_ignore_ascii_case("localhost") || d.to_ascii_lowercase().ends_with(".localhost")
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => true,
+    };
+    url.scheme() == "http" && !local
 }
 
 /// `base` + `/` + `path`, keeping any query string of `base`.
@@ -70,6 +94,31 @@ pub fn endpoint(base: &Url, path: &str) -> Url {
     url
 }
 
+/// Query parameter names that carry credentials (compared without `-`/`_`, any case).
+fn is_credential_name(name: &str) -> bool {
+    let n: String = name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    matches!(
+        n.as_str(),
+        "key"
+            | "apikey"
+            | "token"
+            | "accesstoken"
+            | "authtoken"
+            | "auth"
+            | "secret"
+            | "password"
+            | "pass"
+            | "sig"
+            | "signature"
+            | "xapikey"
+            | "code"
+    )
+}
+
 /// `v` followed by digits and then optionally letters and digits: `v1`, `v4`, `v1beta`.
 fn is_version_segment(segment: &str) -> bool {
     let Some(rest) = segment.strip_prefix('v') else {
@@ -77,13 +126,6 @@ fn is_version_segment(segment: &str) -> bool {
     };
     let digits = rest.chars().take_while(char::is_ascii_digit).count();
     digits > 0 && rest[digits..].chars().all(|c| c.is_ascii_alphanumeric())
-}
-
-fn redact_userinfo(raw: &str) -> String {
-    match (raw.find("://"), raw.find('@')) {
-        (Some(s), Some(at)) if at > s => format!("{}://…@{}", &raw[..s], &raw[at + 1..]),
-        _ => raw.to_owned(),
-    }
 }
 
 #[cfg(test)]
@@ -134,6 +176,17 @@ mod tests {
     }
 
     #[test]
+    fn plaintext_remote_means_http_beyond_this_machine() {
+        let r = |s: &str| is_plaintext_remote(&resolve_api_base(s).unwrap());
+        assert!(r("http://192.168.1.20:8000"));
+        assert!(r("http://gpu-box.lan"));
+        assert!(!r("http://127.0.0.1:1234"));
+        assert!(!r("http://localhost:11434"));
+        assert!(!r("http://[::1]:8080"));
+        assert!(!r("https://api.example.com"));
+    }
+
+    #[test]
     fn trailing_hash_means_verbatim() {
         assert_eq!(
             base("https://gw.example.com/custom/path#"),
@@ -167,6 +220,11 @@ mod tests {
             resolve_api_base("ftp://x.example").unwrap_err(),
             BaseUrlError::Scheme("ftp".into())
         );
+        let err = resolve_api_base("https://x.example/v1?key=AIzaSECRET").unwrap_err();
+        assert_eq!(err, BaseUrlError::CredentialInQuery("key".into()));
+        assert!(!err.to_string().contains("AIzaSECRET"));
+        assert!(resolve_api_base("https://x.example/v1?api-key=1").is_err());
+        assert!(resolve_api_base("https://az.example/openai/v1?api-version=2024-10-21").is_ok());
         let err = resolve_api_base("https://me:hunter2@x.example/v1").unwrap_err();
         assert_eq!(err, BaseUrlError::Credentials);
         assert!(!err.to_string().contains("hunter2"));

@@ -5,6 +5,9 @@
 //! string, no header, no body. The type has no field that could carry content, which is
 //! the point.
 
+use std::future::Future;
+use std::pin::Pin;
+
 use serde::{Deserialize, Serialize};
 
 use crate::Timestamp;
@@ -56,7 +59,10 @@ pub struct EgressEntry {
     pub bytes_received: u64,
     /// HTTP status, if a response arrived.
     pub status: Option<u16>,
-    /// `ok`, or a short error class such as `connect`, `timeout`, `tls`, `cut`.
+    /// `in-flight` until it ends; then `ok`, or a short error class such as `connect`,
+    /// `first-byte-timeout`, `tls`, `cut`, or `abandoned` (the response was dropped
+    /// unread, e.g. the person pressed Stop). A row left `in-flight` belongs to a request
+    /// still running, or to a process that ended before it could record the end.
     pub outcome: String,
     /// Whether it went through a proxy (and which host the proxy was).
     pub via_proxy: Option<String>,
@@ -64,9 +70,32 @@ pub struct EgressEntry {
     pub duration_ms: u64,
 }
 
-/// Where the HTTP client reports requests. Implementations must not block: the client
-/// calls this on its hot path and from `Drop`.
+/// The ledger row of a request that has been recorded as leaving.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct EgressTicket(pub i64);
+
+/// A request that could not be recorded. Such a request is not sent: "every outbound
+/// request is in the ledger" is kept by refusing the ones that would not be.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the request was not sent because it could not be recorded in the egress ledger ({0})")]
+pub struct EgressError(pub String);
+
+/// A boxed future, so that [`EgressSink`] can be used as a trait object.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Where the HTTP client records requests.
+///
+/// Write-ahead: [`EgressSink::begin`] is awaited, and must be durable, before the
+/// request leaves, so even a process killed mid-request leaves its row (outcome
+/// `in-flight`). [`EgressSink::finish`] fills in how it ended; it must not block, as the
+/// client calls it on its hot path and from `Drop`.
 pub trait EgressSink: Send + Sync {
-    /// Records one finished (or failed, or abandoned) request.
-    fn record(&self, entry: EgressEntry);
+    /// Records that `entry` is about to be sent.
+    fn begin<'a>(
+        &'a self,
+        entry: &'a EgressEntry,
+    ) -> BoxFuture<'a, Result<EgressTicket, EgressError>>;
+
+    /// Records the final state of a request started with `begin`.
+    fn finish(&self, ticket: EgressTicket, entry: EgressEntry);
 }

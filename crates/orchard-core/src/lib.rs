@@ -4,6 +4,9 @@
 //! isolation and keeps dependencies pointing one way (everything depends on `core`,
 //! `core` depends on nothing of ours).
 
+#[macro_use]
+mod macros;
+
 pub mod base_url;
 pub mod catalogue;
 pub mod egress;
@@ -11,6 +14,7 @@ pub mod ids;
 pub mod message;
 pub mod model_ref;
 pub mod provider;
+pub mod redact;
 pub mod secret;
 pub mod time;
 pub mod user;

@@ -5,8 +5,6 @@
 //! is current. A message's content is a list of typed blocks (text, thinking, …) so new
 //! kinds of content do not need new columns.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
 use crate::{AssistantId, FolderId, MessageId, ProviderId, Timestamp, TopicId, UserId};
@@ -61,28 +59,6 @@ pub enum BlockKind {
     File,
     /// What went wrong, in words a person can act on.
     Error,
-}
-
-macro_rules! str_enum {
-    ($t:ty { $($v:ident => $s:literal),* $(,)? }) => {
-        impl $t {
-            /// Name used in the database and in JSON.
-            pub const fn as_str(self) -> &'static str {
-                match self { $(Self::$v => $s),* }
-            }
-
-            /// Inverse of `as_str`.
-            pub fn parse(s: &str) -> Option<Self> {
-                match s { $($s => Some(Self::$v),)* _ => None }
-            }
-        }
-
-        impl fmt::Display for $t {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
 }
 
 str_enum!(Role { System => "system", User => "user", Assistant => "assistant", Tool => "tool" });

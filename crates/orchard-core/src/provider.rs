@@ -118,25 +118,7 @@ pub enum KeyStatus {
     Invalid,
 }
 
-impl KeyStatus {
-    /// Database and display name.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            KeyStatus::Unknown => "unknown",
-            KeyStatus::Ok => "ok",
-            KeyStatus::Invalid => "invalid",
-        }
-    }
-
-    /// Parses [`KeyStatus::as_str`] output; anything else is `Unknown`.
-    pub fn parse(s: &str) -> Self {
-        match s {
-            "ok" => KeyStatus::Ok,
-            "invalid" => KeyStatus::Invalid,
-            _ => KeyStatus::Unknown,
-        }
-    }
-}
+str_enum!(KeyStatus { Unknown => "unknown", Ok => "ok", Invalid => "invalid" });
 
 /// What may be shown about a stored key: never the key itself.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

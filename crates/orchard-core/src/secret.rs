@@ -167,7 +167,7 @@ mod tests {
     }
 
     #[test]
-    fn p_l2_key_errors_never_echo_the_key() {
+    fn key_errors_never_echo_the_key() {
         for bad in ["sk-secret part", "sk-secret\npart", "sk-secret\u{1}part"] {
             let msg = ApiKey::parse(bad).unwrap_err().to_string();
             assert!(!msg.contains("secret"), "{msg}");

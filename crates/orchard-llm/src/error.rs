@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use orchard_core::secret::ApiKey;
 use orchard_net::{NetError, NetErrorKind};
 use serde_json::Value;
 
@@ -19,8 +20,13 @@ pub enum ProviderErrorKind {
     RateLimited,
     /// The conversation exceeds the model's context window.
     ContextTooLong,
+    /// Access refused for a reason other than the key (403: region, plan, model access).
+    Forbidden,
     /// Any other refusal of the request (4xx).
     BadRequest,
+    /// The provider answered with a redirect, which Orchard does not follow (it would
+    /// send the conversation to a host the person did not configure).
+    Redirected,
     /// The address answered 404 for the endpoint itself: usually a wrong base URL.
     WrongEndpoint,
     /// The provider failed (5xx).
@@ -46,7 +52,9 @@ impl ProviderErrorKind {
             ProviderErrorKind::UnknownModel => "provider_unknown_model",
             ProviderErrorKind::RateLimited => "provider_rate_limited",
             ProviderErrorKind::ContextTooLong => "provider_context_too_long",
+            ProviderErrorKind::Forbidden => "provider_forbidden",
             ProviderErrorKind::BadRequest => "provider_bad_request",
+            ProviderErrorKind::Redirected => "provider_redirected",
             ProviderErrorKind::WrongEndpoint => "provider_wrong_endpoint",
             ProviderErrorKind::Server => "provider_server_error",
             ProviderErrorKind::HtmlPage => "provider_html_page",
@@ -129,7 +137,12 @@ impl fmt::Display for ProviderError {
                 f,
                 "the conversation is too long for '{model}' at {p}{status}{said}; start a new topic or shorten the message"
             )?,
+            ProviderErrorKind::Forbidden => write!(f, "{p} refused access{status}{said}")?,
             ProviderErrorKind::BadRequest => write!(f, "{p} refused the request{status}{said}")?,
+            ProviderErrorKind::Redirected => write!(
+                f,
+                "{p} redirects the request elsewhere{status}{said}; Orchard does not follow redirects, so the conversation went nowhere else. Update the provider's base URL if the new address is right"
+            )?,
             ProviderErrorKind::WrongEndpoint => write!(
                 f,
                 "{p} has no chat endpoint at the configured address{status}; check the provider's base URL{said}"
@@ -205,8 +218,41 @@ pub(crate) struct HttpFailure<'a> {
     pub body: &'a [u8],
     pub request_id: Option<String>,
     pub retry_after: Option<Duration>,
-    pub key_sent: bool,
+    /// Where a redirect points (host only is shown).
+    pub location: Option<String>,
 }
+
+/// `Retry-After` (seconds or an HTTP date) or OpenAI's `retry-after-ms`.
+pub(crate) fn retry_after(ms: Option<&str>, header: Option<&str>) -> Option<Duration> {
+    if let Some(ms) = ms.and_then(|v| v.trim().parse::<u64>().ok()) {
+        return Some(Duration::from_millis(ms));
+    }
+    let v = header?.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(v).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+/// Words that say a 403 is about the key, not about the account's access.
+const KEY_WORDS: &[&str] = &[
+    "invalid_api_key",
+    "api key",
+    "api_key",
+    "apikey",
+    "invalid key",
+    "incorrect key",
+    "unauthorized",
+    "unauthenticated",
+    "authentication",
+    "invalid token",
+    "invalid_token",
+    "expired key",
+];
 
 /// Sorts an HTTP error response into a kind, reading the common JSON error shapes:
 /// `{"error":{"message","type","code"}}`, `{"error":"…"}`, `{"message":"…"}`,
@@ -215,8 +261,7 @@ pub(crate) fn from_http(
     provider: &str,
     model: Option<&str>,
     f: HttpFailure<'_>,
-    key: Option<&str>,
-    key_mask: Option<&str>,
+    key: Option<&ApiKey>,
 ) -> ProviderError {
     let text = String::from_utf8_lossy(f.body);
     let looks_html = f.content_type.contains("text/html")
@@ -237,44 +282,59 @@ pub(crate) fn from_http(
         etype.as_deref().unwrap_or("")
     )
     .to_ascii_lowercase();
-    let kind = if looks_html && message.is_none() {
-        ProviderErrorKind::HtmlPage
-    } else {
-        match f.status {
-            401 | 403 if !f.key_sent => ProviderErrorKind::MissingKey,
-            401 | 403 => ProviderErrorKind::BadKey,
-            429 => ProviderErrorKind::RateLimited,
-            404 if lower.contains("model") => ProviderErrorKind::UnknownModel,
-            404 => ProviderErrorKind::WrongEndpoint,
-            400 | 413 | 422
-                if lower.contains("context_length")
-                    || lower.contains("context length")
-                    || lower.contains("maximum context")
-                    || lower.contains("too many tokens")
-                    || lower.contains("reduce the length") =>
-            {
-                ProviderErrorKind::ContextTooLong
-            }
-            400..=499
-                if lower.contains("model_not_found")
-                    || lower.contains("does not exist") && lower.contains("model") =>
-            {
-                ProviderErrorKind::UnknownModel
-            }
-            500..=599 => ProviderErrorKind::Server,
-            _ => ProviderErrorKind::BadRequest,
+    let about_model = model.is_some() && lower.contains("model") && !lower.contains("invalid url");
+    let kind = match f.status {
+        300..=399 => ProviderErrorKind::Redirected,
+        _ if looks_html && message.is_none() => ProviderErrorKind::HtmlPage,
+        401 | 403 if key.is_none() => ProviderErrorKind::MissingKey,
+        401 => ProviderErrorKind::BadKey,
+        403 if KEY_WORDS.iter().any(|w| lower.contains(w)) => ProviderErrorKind::BadKey,
+        403 => ProviderErrorKind::Forbidden,
+        429 => ProviderErrorKind::RateLimited,
+        404 if about_model => ProviderErrorKind::UnknownModel,
+        404 => ProviderErrorKind::WrongEndpoint,
+        400 | 413 | 422
+            if lower.contains("context_length")
+                || lower.contains("context length")
+                || lower.contains("maximum context")
+                || lower.contains("too many tokens")
+                || lower.contains("reduce the length") =>
+        {
+            ProviderErrorKind::ContextTooLong
         }
+        400..=499
+            if about_model
+                && (lower.contains("model_not_found") || lower.contains("does not exist")) =>
+        {
+            ProviderErrorKind::UnknownModel
+        }
+        500..=599 => ProviderErrorKind::Server,
+        _ => ProviderErrorKind::BadRequest,
+    };
+    let message = match kind {
+        ProviderErrorKind::Redirected => {
+            f.location.as_deref().map(|l| format!("to {}", host_of(l)))
+        }
+        _ => message.map(|m| scrub(&m, key)),
     };
     ProviderError {
         model: model.map(str::to_owned),
         status: Some(f.status),
         code,
-        message: message.map(|m| scrub(&m, key, key_mask)),
+        message,
         request_id: f.request_id,
         retry_after: f.retry_after,
-        key_mask: key_mask.map(str::to_owned),
+        key_mask: key.map(ApiKey::mask),
         ..ProviderError::new(kind, provider)
     }
+}
+
+/// The host of a URL, without path or query (which could carry anything).
+fn host_of(location: &str) -> String {
+    orchard_net::Url::parse(location)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| "another address".to_owned())
 }
 
 fn read_error_json(v: &Value) -> (Option<String>, Option<String>, Option<String>) {
@@ -296,35 +356,33 @@ fn read_error_json(v: &Value) -> (Option<String>, Option<String>, Option<String>
     }
 }
 
-/// Removes every trace of the key from a provider's message: the key itself, and any
-/// word in which the provider echoed a starred-out part of it (OpenAI's 401 message
-/// shows the first eight and last four characters). Also bounds the length.
-pub(crate) fn scrub(message: &str, key: Option<&str>, key_mask: Option<&str>) -> String {
-    let replacement = key_mask.unwrap_or("[key]");
-    let mut out = match key {
-        Some(k) if !k.is_empty() => message.replace(k, replacement),
-        _ => message.to_owned(),
-    };
+/// Makes a provider's message safe to show: removes every trace of the key (the key
+/// itself, and any word in which the provider echoed a starred-out part of it: OpenAI's
+/// 401 message shows the first eight and last four characters), puts it on one line,
+/// and bounds its length.
+pub(crate) fn scrub(message: &str, key: Option<&ApiKey>) -> String {
+    let mask = key.map(ApiKey::mask);
+    let replacement = mask.as_deref().unwrap_or("[key]");
+    let secret = key.map(ApiKey::expose).filter(|k| !k.is_empty());
     // The first eight characters identify a key as well as the whole one does.
-    let head = key
+    let head = secret
         .and_then(|k| k.get(..8))
         .filter(|h| h.chars().count() == 8);
-    if out.contains("**") || head.is_some_and(|h| out.contains(h)) {
-        out = out
-            .split(' ')
-            .map(|word| {
-                let core = word.trim_end_matches(['.', ',', ';', ')']);
-                let starred = core.contains("***");
-                let prefix = head.is_some_and(|h| core.contains(h));
-                if starred || prefix {
-                    format!("{replacement}{}", &word[core.len()..])
-                } else {
-                    word.to_owned()
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(" ");
-    }
+    let words: Vec<String> = message
+        .split_whitespace()
+        .map(|word| {
+            let core = word.trim_end_matches(['.', ',', ';', ')', '"', '\'']);
+            let leaks = core.contains("***")
+                || secret.is_some_and(|k| core.contains(k))
+                || head.is_some_and(|h| core.contains(h));
+            if leaks {
+                format!("{replacement}{}", &word[core.len()..])
+            } else {
+                word.to_owned()
+            }
+        })
+        .collect();
+    let mut out = words.join(" ");
     const MAX: usize = 400;
     if out.chars().count() > MAX {
         out = out.chars().take(MAX).collect::<String>() + "…";
@@ -336,20 +394,30 @@ pub(crate) fn scrub(message: &str, key: Option<&str>, key_mask: Option<&str>) ->
 mod tests {
     use super::*;
 
+    const KEY: &str = "sk-abcdefgh12345678wxyz";
+
+    fn http(status: u16, content_type: &str, body: &str) -> HttpFailure<'static> {
+        HttpFailure {
+            status,
+            content_type: if content_type == "json" {
+                "application/json"
+            } else {
+                "text/html"
+            },
+            body: Box::leak(body.as_bytes().to_vec().into_boxed_slice()),
+            request_id: Some("req_1".into()),
+            retry_after: None,
+            location: None,
+        }
+    }
+
     fn failure(status: u16, body: &str) -> ProviderError {
+        let key = ApiKey::parse(KEY).unwrap();
         from_http(
             "DeepSeek",
             Some("deepseek-chat"),
-            HttpFailure {
-                status,
-                content_type: "application/json",
-                body: body.as_bytes(),
-                request_id: Some("req_1".into()),
-                retry_after: None,
-                key_sent: true,
-            },
-            Some("sk-abcdefgh12345678wxyz"),
-            Some("sk-…wxyz"),
+            http(status, "json", body),
+            Some(&key),
         )
     }
 
@@ -390,15 +458,11 @@ mod tests {
         let html = from_http(
             "X",
             None,
-            HttpFailure {
-                status: 502,
-                content_type: "text/html",
-                body: b"<html><body><h1>502 Bad Gateway</h1></body></html>",
-                request_id: None,
-                retry_after: None,
-                key_sent: true,
-            },
-            None,
+            http(
+                502,
+                "html",
+                "<html><body><h1>502 Bad Gateway</h1></body></html>",
+            ),
             None,
         );
         assert_eq!(html.kind, ProviderErrorKind::HtmlPage);
@@ -406,6 +470,84 @@ mod tests {
             html.to_string().contains("web page instead of the API"),
             "{html}"
         );
+    }
+
+    #[test]
+    fn a_403_is_about_the_key_only_when_the_provider_says_so() {
+        let e = failure(
+            403,
+            r#"{"error":{"message":"Country, region, or territory not supported","type":"request_forbidden","code":"unsupported_country_region_territory"}}"#,
+        );
+        assert_eq!(e.kind, ProviderErrorKind::Forbidden);
+        assert!(
+            !e.is_key_problem(),
+            "a region block must not mark the key rejected"
+        );
+        assert!(
+            e.to_string()
+                .starts_with("DeepSeek refused access (403): Country, region"),
+            "{e}"
+        );
+        let e = failure(
+            403,
+            r#"{"error":{"message":"Invalid API key","code":"invalid_api_key"}}"#,
+        );
+        assert_eq!(e.kind, ProviderErrorKind::BadKey);
+    }
+
+    #[test]
+    fn a_404_is_an_unknown_model_only_when_a_model_was_asked_for() {
+        let body = r#"{"error":{"message":"Invalid URL (GET /v1/models)","type":"invalid_request_error","param":null,"code":null}}"#;
+        let e = from_http("X", None, http(404, "json", body), None);
+        assert_eq!(e.kind, ProviderErrorKind::WrongEndpoint);
+        let e = failure(
+            404,
+            r#"{"error":{"message":"Invalid URL (POST /v1/chat/completions)"}}"#,
+        );
+        assert_eq!(e.kind, ProviderErrorKind::WrongEndpoint);
+    }
+
+    #[test]
+    fn redirects_name_only_the_target_host() {
+        let mut f = http(307, "json", "");
+        f.location = Some("https://elsewhere.example/v1/chat?token=SECRET".into());
+        let e = from_http("X", Some("m"), f, None);
+        assert_eq!(e.kind, ProviderErrorKind::Redirected);
+        let shown = e.to_string();
+        assert!(
+            shown.contains("to elsewhere.example") && !shown.contains("SECRET"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn retry_after_is_read_in_seconds_milliseconds_and_http_dates() {
+        assert_eq!(retry_after(None, Some("7")), Some(Duration::from_secs(7)));
+        assert_eq!(
+            retry_after(Some("1500"), Some("7")),
+            Some(Duration::from_millis(1500))
+        );
+        let in_a_minute =
+            httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(60));
+        let d = retry_after(None, Some(&in_a_minute)).unwrap();
+        assert!(
+            d > Duration::from_secs(55) && d <= Duration::from_secs(60),
+            "{d:?}"
+        );
+        assert_eq!(
+            retry_after(None, Some("Wed, 21 Oct 2015 07:28:00 GMT")),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after(None, Some("soon")), None);
+    }
+
+    #[test]
+    fn provider_messages_become_one_line() {
+        let e = failure(
+            500,
+            "{\"error\":{\"message\":\"line one\\nline two\\r\\n\\tthree\"}}",
+        );
+        assert!(e.to_string().contains("line one line two three"), "{e}");
     }
 
     #[test]
@@ -429,20 +571,8 @@ mod tests {
 
     #[test]
     fn a_401_without_a_key_says_a_key_is_needed() {
-        let e = from_http(
-            "DeepSeek",
-            None,
-            HttpFailure {
-                status: 401,
-                content_type: "application/json",
-                body: br#"{"error":{"message":"You didn't provide an API key."}}"#,
-                request_id: None,
-                retry_after: None,
-                key_sent: false,
-            },
-            None,
-            None,
-        );
+        let body = r#"{"error":{"message":"You didn't provide an API key."}}"#;
+        let e = from_http("DeepSeek", None, http(401, "json", body), None);
         assert_eq!(e.kind, ProviderErrorKind::MissingKey);
         assert!(
             e.to_string()

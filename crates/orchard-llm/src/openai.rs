@@ -7,19 +7,19 @@
 //! arrives as `delta.reasoning_content` (DeepSeek) or `delta.reasoning` (OpenRouter).
 
 use std::collections::VecDeque;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::stream;
 use orchard_core::base_url::endpoint;
 use orchard_core::egress::Purpose;
-use orchard_core::message::{Role, Usage};
+use orchard_core::message::Usage;
+use orchard_core::secret::ApiKey;
 use orchard_net::header::{ACCEPT, AUTHORIZATION, HeaderValue};
-use orchard_net::{HttpClient, Method, Response};
+use orchard_net::{HttpClient, Method, NetErrorKind, RequestBuilder, Response};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::error::{HttpFailure, ProviderErrorKind, from_http, scrub};
+use crate::error::{HttpFailure, ProviderErrorKind, from_http, retry_after, scrub};
 use crate::sse::{SseEvent, SseParser};
 use crate::{
     ChatEvent, ChatProvider, ChatRequest, ChatStream, ProviderEndpoint, ProviderError, RemoteModel,
@@ -29,6 +29,8 @@ use crate::{
 const MAX_BODY: u64 = 32 * 1024 * 1024;
 /// Largest error body read.
 const MAX_ERROR_BODY: u64 = 64 * 1024;
+/// Most bytes read after `[DONE]` to finish the response cleanly.
+const MAX_TRAILER: usize = 64 * 1024;
 
 pub(crate) struct OpenAiChat {
     ep: ProviderEndpoint,
@@ -64,16 +66,7 @@ struct WireRequest<'a> {
     max_completion_tokens: Option<u32>,
 }
 
-fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::System => "system",
-        Role::User => "user",
-        Role::Assistant => "assistant",
-        Role::Tool => "tool",
-    }
-}
-
-/// The JSON body sent for `req` (public to the crate for snapshot tests).
+/// The JSON body sent for `req`.
 pub(crate) fn request_body(ep: &ProviderEndpoint, req: &ChatRequest) -> Vec<u8> {
     let mut messages = Vec::with_capacity(req.messages.len() + 1);
     if let Some(system) = req.system.as_deref().filter(|s| !s.trim().is_empty()) {
@@ -83,7 +76,7 @@ pub(crate) fn request_body(ep: &ProviderEndpoint, req: &ChatRequest) -> Vec<u8> 
         });
     }
     messages.extend(req.messages.iter().map(|m| WireMessage {
-        role: role_name(m.role),
+        role: m.role.as_str(),
         content: &m.content,
     }));
     let completion_field = ep.quirks.max_tokens_field == "max_completion_tokens";
@@ -103,50 +96,74 @@ pub(crate) fn request_body(ep: &ProviderEndpoint, req: &ChatRequest) -> Vec<u8> 
     serde_json::to_vec(&body).unwrap_or_default()
 }
 
+fn protocol_error(provider: &str, model: Option<&str>, detail: String) -> ProviderError {
+    ProviderError {
+        model: model.map(str::to_owned),
+        message: Some(detail),
+        ..ProviderError::new(ProviderErrorKind::Protocol, provider)
+    }
+}
+
 impl OpenAiChat {
     pub(crate) fn new(ep: ProviderEndpoint, http: HttpClient) -> Self {
         Self { ep, http }
     }
 
-    fn authorize(
+    fn net_error(
         &self,
-        mut rb: orchard_net::RequestBuilder,
-    ) -> Result<orchard_net::RequestBuilder, ProviderError> {
-        if let Some(key) = &self.ep.key {
-            rb = rb
-                .secret_header(AUTHORIZATION, &format!("Bearer {}", key.expose()))
-                .map_err(|e| ProviderError::from_net(&self.ep.name, e))?;
+        model: Option<&str>,
+    ) -> impl Fn(orchard_net::NetError) -> ProviderError + '_ {
+        let model = model.map(str::to_owned);
+        move |e| ProviderError {
+            model: model.clone(),
+            ..ProviderError::from_net(&self.ep.name, e)
         }
-        Ok(rb)
+    }
+
+    /// Sends a request with the key in the `Authorization` header (the only place the
+    /// key ever goes) and returns a successful response, or the provider's error.
+    async fn send(
+        &self,
+        rb: RequestBuilder,
+        model: Option<&str>,
+    ) -> Result<Response, ProviderError> {
+        let rb = match &self.ep.key {
+            Some(key) => rb
+                .secret_header(AUTHORIZATION, &format!("Bearer {}", key.expose()))
+                .map_err(self.net_error(model))?,
+            None => rb,
+        };
+        let resp = rb.send().await.map_err(self.net_error(model))?;
+        if resp.status().is_success() {
+            Ok(resp)
+        } else {
+            Err(self.failure(resp, model).await)
+        }
     }
 
     /// Reads an error response and sorts it.
     async fn failure(&self, resp: Response, model: Option<&str>) -> ProviderError {
         let status = resp.status().as_u16();
-        let (content_type, request_id, retry_after) = {
+        // Read the headers before the body consumes the response.
+        let (content_type, request_id, location, retry) = {
             let header = |name: &str| {
                 resp.headers()
                     .get(name)
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned)
             };
-            let retry_after = header("retry-after-ms")
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_millis)
-                .or_else(|| {
-                    header("retry-after")
-                        .and_then(|v| v.trim().parse::<u64>().ok())
-                        .map(Duration::from_secs)
-                });
+            let retry = retry_after(
+                header("retry-after-ms").as_deref(),
+                header("retry-after").as_deref(),
+            );
             (
                 header("content-type").unwrap_or_default(),
                 header("x-request-id"),
-                retry_after,
+                header("location"),
+                retry,
             )
         };
         let body = resp.bytes(MAX_ERROR_BODY).await.unwrap_or_default();
-        let key = self.ep.key.as_ref();
-        let mask = key.map(|k| k.mask());
         from_http(
             &self.ep.name,
             model,
@@ -155,126 +172,37 @@ impl OpenAiChat {
                 content_type: &content_type,
                 body: &body,
                 request_id,
-                retry_after,
-                key_sent: key.is_some(),
+                retry_after: retry,
+                location,
             },
-            key.map(|k| k.expose()),
-            mask.as_deref(),
+            self.ep.key.as_ref(),
         )
     }
 
-    fn protocol_error(&self, model: &str, detail: String) -> ProviderError {
-        ProviderError {
-            model: Some(model.to_owned()),
-            message: Some(detail),
-            ..ProviderError::new(ProviderErrorKind::Protocol, &self.ep.name)
-        }
-    }
-}
-
-#[async_trait]
-impl ChatProvider for OpenAiChat {
-    async fn chat(&self, req: &ChatRequest) -> Result<ChatStream, ProviderError> {
-        let url = endpoint(&self.ep.base_url, "chat/completions");
-        let accept = if req.stream {
-            "text/event-stream"
-        } else {
-            "application/json"
-        };
-        let rb = self
-            .http
-            .request(Method::POST, url, Purpose::chat(&self.ep.name))
-            .header(ACCEPT, HeaderValue::from_static(accept))
-            .json_body(request_body(&self.ep, req));
-        let resp = self
-            .authorize(rb)?
-            .send()
-            .await
-            .map_err(|e| ProviderError::from_net(&self.ep.name, e).with_model(&req.model))?;
-        if !resp.status().is_success() {
-            return Err(self.failure(resp, Some(&req.model)).await);
-        }
-        if !req.stream {
-            let body = resp
-                .bytes(MAX_BODY)
-                .await
-                .map_err(|e| ProviderError::from_net(&self.ep.name, e).with_model(&req.model))?;
-            let events = self.parse_completion(&req.model, &body)?;
-            return Ok(Box::pin(stream::iter(events.into_iter().map(Ok))));
-        }
-        let key = self
-            .ep
-            .key
-            .as_ref()
-            .map(|k| (k.expose().to_owned(), k.mask()));
-        let state = StreamState {
-            resp,
-            parser: SseParser::new(),
-            queue: VecDeque::new(),
-            provider: self.ep.name.clone(),
-            model: req.model.clone(),
-            key,
-            finished: false,
-            saw_finish: false,
-            saw_done: false,
-            scratch: Vec::new(),
-        };
-        Ok(Box::pin(stream::unfold(state, StreamState::next)))
-    }
-
-    async fn models(&self) -> Result<Vec<RemoteModel>, ProviderError> {
-        let url = endpoint(&self.ep.base_url, "models");
-        let rb = self
-            .http
-            .request(Method::GET, url, Purpose::models(&self.ep.name))
-            .header(ACCEPT, HeaderValue::from_static("application/json"));
-        let resp = self
-            .authorize(rb)?
-            .send()
-            .await
-            .map_err(|e| ProviderError::from_net(&self.ep.name, e))?;
-        if !resp.status().is_success() {
-            return Err(self.failure(resp, None).await);
-        }
-        let body = resp
-            .bytes(MAX_BODY)
-            .await
-            .map_err(|e| ProviderError::from_net(&self.ep.name, e))?;
-        let v: Value = serde_json::from_slice(&body)
-            .map_err(|e| self.protocol_error("", format!("the model list is not JSON ({e})")))?;
-        let data = v.get("data").and_then(Value::as_array).ok_or_else(|| {
-            self.protocol_error("", "the model list has no \"data\" array".into())
-        })?;
-        let mut models: Vec<RemoteModel> = data
-            .iter()
-            .filter_map(|m| {
-                Some(RemoteModel {
-                    id: m.get("id")?.as_str()?.to_owned(),
-                    owned_by: m.get("owned_by").and_then(Value::as_str).map(str::to_owned),
-                })
-            })
-            .collect();
-        models.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(models)
-    }
-}
-
-impl OpenAiChat {
+    /// A whole `chat.completion` object as events.
     fn parse_completion(&self, model: &str, body: &[u8]) -> Result<Vec<ChatEvent>, ProviderError> {
-        let v: Value = serde_json::from_slice(body)
-            .map_err(|e| self.protocol_error(model, format!("the answer is not JSON ({e})")))?;
+        let v: Value = serde_json::from_slice(body).map_err(|e| {
+            protocol_error(
+                &self.ep.name,
+                Some(model),
+                format!("the answer is not JSON ({e})"),
+            )
+        })?;
         if let Some(err) = v.get("error").filter(|e| !e.is_null()) {
             return Err(in_stream_error(
                 &self.ep.name,
                 model,
                 err,
-                self.key_pair().as_ref(),
+                self.ep.key.as_ref(),
             ));
         }
-        let choice = v
-            .get("choices")
-            .and_then(|c| c.get(0))
-            .ok_or_else(|| self.protocol_error(model, "the answer has no choices".into()))?;
+        let choice = v.get("choices").and_then(|c| c.get(0)).ok_or_else(|| {
+            protocol_error(
+                &self.ep.name,
+                Some(model),
+                "the answer has no choices".into(),
+            )
+        })?;
         let message = choice.get("message").unwrap_or(&Value::Null);
         let mut events = Vec::new();
         if let Some(t) = reasoning_of(message) {
@@ -297,12 +225,83 @@ impl OpenAiChat {
         events.push(ChatEvent::Finish(reason.to_owned()));
         Ok(events)
     }
+}
 
-    fn key_pair(&self) -> Option<(String, String)> {
-        self.ep
-            .key
-            .as_ref()
-            .map(|k| (k.expose().to_owned(), k.mask()))
+#[async_trait]
+impl ChatProvider for OpenAiChat {
+    async fn chat(&self, req: &ChatRequest) -> Result<ChatStream, ProviderError> {
+        let model = Some(req.model.as_str());
+        let accept = if req.stream {
+            "text/event-stream"
+        } else {
+            "application/json"
+        };
+        let rb = self
+            .http
+            .request(
+                Method::POST,
+                endpoint(&self.ep.base_url, "chat/completions"),
+                Purpose::chat(&self.ep.name),
+            )
+            .header(ACCEPT, HeaderValue::from_static(accept))
+            .json_body(request_body(&self.ep, req));
+        let resp = self.send(rb, model).await?;
+        // Some servers answer a stream request with one JSON object (an error, or the
+        // whole answer); read it as such instead of finding no events in it.
+        let is_sse = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.contains("text/event-stream"));
+        if !req.stream || !is_sse {
+            let body = resp.bytes(MAX_BODY).await.map_err(self.net_error(model))?;
+            let events = self.parse_completion(&req.model, &body)?;
+            return Ok(Box::pin(stream::iter(events.into_iter().map(Ok))));
+        }
+        let state = StreamState {
+            resp,
+            parser: SseParser::new(),
+            queue: VecDeque::new(),
+            provider: self.ep.name.clone(),
+            model: req.model.clone(),
+            key: self.ep.key.clone(),
+            finished: false,
+            saw_finish: false,
+            saw_done: false,
+            scratch: Vec::new(),
+        };
+        Ok(Box::pin(stream::unfold(state, StreamState::next)))
+    }
+
+    async fn models(&self) -> Result<Vec<RemoteModel>, ProviderError> {
+        let rb = self
+            .http
+            .request(
+                Method::GET,
+                endpoint(&self.ep.base_url, "models"),
+                Purpose::models(&self.ep.name),
+            )
+            .header(ACCEPT, HeaderValue::from_static("application/json"));
+        let resp = self.send(rb, None).await?;
+        let body = resp.bytes(MAX_BODY).await.map_err(self.net_error(None))?;
+        let bad = |detail: String| protocol_error(&self.ep.name, None, detail);
+        let v: Value = serde_json::from_slice(&body)
+            .map_err(|e| bad(format!("the model list is not JSON ({e})")))?;
+        let data = v
+            .get("data")
+            .and_then(Value::as_array)
+            .ok_or_else(|| bad("the model list has no \"data\" array".into()))?;
+        let mut models: Vec<RemoteModel> = data
+            .iter()
+            .filter_map(|m| {
+                Some(RemoteModel {
+                    id: m.get("id")?.as_str()?.to_owned(),
+                    owned_by: m.get("owned_by").and_then(Value::as_str).map(str::to_owned),
+                })
+            })
+            .collect();
+        models.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(models)
     }
 }
 
@@ -330,7 +329,7 @@ fn in_stream_error(
     provider: &str,
     model: &str,
     err: &Value,
-    key: Option<&(String, String)>,
+    key: Option<&ApiKey>,
 ) -> ProviderError {
     let message = err
         .get("message")
@@ -344,19 +343,8 @@ fn in_stream_error(
                 .map(str::to_owned)
                 .or_else(|| c.as_u64().map(|n| n.to_string()))
         }),
-        message: Some(scrub(
-            message,
-            key.map(|k| k.0.as_str()),
-            key.map(|k| k.1.as_str()),
-        )),
+        message: Some(scrub(message, key)),
         ..ProviderError::new(ProviderErrorKind::InStream, provider)
-    }
-}
-
-impl ProviderError {
-    fn with_model(mut self, model: &str) -> Self {
-        self.model = Some(model.to_owned());
-        self
     }
 }
 
@@ -366,7 +354,7 @@ struct StreamState {
     queue: VecDeque<Result<ChatEvent, ProviderError>>,
     provider: String,
     model: String,
-    key: Option<(String, String)>,
+    key: Option<ApiKey>,
     finished: bool,
     saw_finish: bool,
     saw_done: bool,
@@ -380,12 +368,21 @@ impl StreamState {
                 return Some((item, self));
             }
             if self.finished {
+                if self.saw_done {
+                    self.drain().await;
+                }
                 return None;
             }
             match self.resp.chunk().await {
                 Ok(Some(bytes)) => {
                     let mut events = std::mem::take(&mut self.scratch);
-                    self.parser.feed(&bytes, &mut events);
+                    if let Err(e) = self.parser.feed(&bytes, &mut events) {
+                        self.fail(protocol_error(
+                            &self.provider,
+                            Some(&self.model),
+                            e.to_string(),
+                        ));
+                    }
                     for ev in events.drain(..) {
                         self.handle(&ev);
                     }
@@ -410,14 +407,32 @@ impl StreamState {
                 Err(net) => {
                     self.finished = true;
                     // A cut after the finish chunk loses nothing of the answer.
-                    if !(self.saw_finish && net.kind == orchard_net::NetErrorKind::Cut) {
-                        self.queue
-                            .push_back(Err(ProviderError::from_net(&self.provider, net)
-                                .with_model(&self.model)));
+                    if !(self.saw_finish && net.kind == NetErrorKind::Cut) {
+                        self.queue.push_back(Err(ProviderError {
+                            model: Some(self.model.clone()),
+                            ..ProviderError::from_net(&self.provider, net)
+                        }));
                     }
                 }
             }
         }
+    }
+
+    /// After `[DONE]`, reads the (normally empty) rest of the body so the response ends
+    /// cleanly: the connection can be reused and the ledger records the request as `ok`.
+    async fn drain(&mut self) {
+        let mut read = 0;
+        while let Ok(Some(bytes)) = self.resp.chunk().await {
+            read += bytes.len();
+            if read > MAX_TRAILER {
+                break;
+            }
+        }
+    }
+
+    fn fail(&mut self, e: ProviderError) {
+        self.finished = true;
+        self.queue.push_back(Err(e));
     }
 
     fn handle(&mut self, ev: &SseEvent) {
@@ -436,24 +451,17 @@ impl StreamState {
         let v: Value = match serde_json::from_str(data) {
             Ok(v) => v,
             Err(e) => {
-                self.finished = true;
-                self.queue.push_back(Err(ProviderError {
-                    model: Some(self.model.clone()),
-                    message: Some(format!("a stream event is not valid JSON ({e})")),
-                    ..ProviderError::new(ProviderErrorKind::Protocol, &self.provider)
-                }));
-                return;
+                let e = protocol_error(
+                    &self.provider,
+                    Some(&self.model),
+                    format!("a stream event is not valid JSON ({e})"),
+                );
+                return self.fail(e);
             }
         };
         if let Some(err) = v.get("error").filter(|e| !e.is_null()) {
-            self.finished = true;
-            self.queue.push_back(Err(in_stream_error(
-                &self.provider,
-                &self.model,
-                err,
-                self.key.as_ref(),
-            )));
-            return;
+            let e = in_stream_error(&self.provider, &self.model, err, self.key.as_ref());
+            return self.fail(e);
         }
         if let Some(choice) = v.get("choices").and_then(|c| c.get(0)) {
             let delta = choice.get("delta").unwrap_or(&Value::Null);
@@ -484,6 +492,7 @@ impl StreamState {
 mod tests {
     use super::*;
     use orchard_core::base_url::resolve_api_base;
+    use orchard_core::message::Role;
     use orchard_core::provider::{Protocol, Quirks};
 
     use crate::ChatMessage;

@@ -13,6 +13,14 @@ pub struct SseEvent {
     pub data: String,
 }
 
+/// An event or line beyond [`MAX_EVENT`]: a broken or hostile server.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a stream event is larger than {MAX_EVENT} bytes")]
+pub struct EventTooLarge;
+
+/// Largest line or event accepted (a streamed delta is normally well under a kilobyte).
+pub const MAX_EVENT: usize = 16 * 1024 * 1024;
+
 /// Incremental parser. Feed it bytes as they arrive.
 #[derive(Debug, Default)]
 pub struct SseParser {
@@ -30,8 +38,18 @@ impl SseParser {
         Self::default()
     }
 
-    /// Parses `bytes`, appending every completed event to `out`.
-    pub fn feed(&mut self, mut bytes: &[u8], out: &mut Vec<SseEvent>) {
+    /// Parses `bytes`, appending every completed event to `out`. Fails when a line or an
+    /// event grows beyond [`MAX_EVENT`], so a server that never ends a line cannot
+    /// exhaust memory.
+    pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<SseEvent>) -> Result<(), EventTooLarge> {
+        self.feed_unbounded(bytes, out);
+        if self.line.len() > MAX_EVENT || self.data.len() > MAX_EVENT {
+            return Err(EventTooLarge);
+        }
+        Ok(())
+    }
+
+    fn feed_unbounded(&mut self, mut bytes: &[u8], out: &mut Vec<SseEvent>) {
         if !self.started {
             // The BOM check needs the first three bytes, which may arrive separately.
             self.line.extend_from_slice(bytes);
@@ -126,7 +144,7 @@ mod tests {
         let mut p = SseParser::new();
         let mut out = Vec::new();
         for chunk in input.chunks(piece) {
-            p.feed(chunk, &mut out);
+            p.feed(chunk, &mut out).unwrap();
         }
         p.finish(&mut out);
         out
@@ -155,9 +173,9 @@ mod tests {
     fn cr_at_the_end_of_one_read_and_lf_at_the_start_of_the_next_is_one_line_end() {
         let mut p = SseParser::new();
         let mut out = Vec::new();
-        p.feed(b"data: a\r", &mut out);
-        p.feed(b"\n\r", &mut out);
-        p.feed(b"\ndata: b\r\n\r\n", &mut out);
+        p.feed(b"data: a\r", &mut out).unwrap();
+        p.feed(b"\n\r", &mut out).unwrap();
+        p.feed(b"\ndata: b\r\n\r\n", &mut out).unwrap();
         assert_eq!(data(&out), ["a", "b"]);
     }
 
@@ -168,6 +186,22 @@ mod tests {
             2,
         );
         assert_eq!(data(&events), ["no-space", ""]);
+    }
+
+    #[test]
+    fn a_line_that_never_ends_is_refused_before_it_exhausts_memory() {
+        let mut p = SseParser::new();
+        let mut out = Vec::new();
+        let chunk = vec![b'x'; 1024 * 1024];
+        let mut fed = 0;
+        let err = loop {
+            match p.feed(&chunk, &mut out) {
+                Ok(()) => fed += chunk.len(),
+                Err(e) => break e,
+            }
+            assert!(fed <= MAX_EVENT + chunk.len(), "no limit");
+        };
+        assert_eq!(err, EventTooLarge);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use orchard_core::base_url::resolve_api_base;
-use orchard_core::egress::{EgressEntry, EgressSink};
+use orchard_core::egress::{BoxFuture, EgressEntry, EgressError, EgressSink, EgressTicket};
 use orchard_core::message::{Role, Usage};
 use orchard_core::provider::{Protocol, Quirks};
 use orchard_core::secret::ApiKey;
@@ -17,11 +17,15 @@ use orchard_llm::{
 use orchard_net::{HttpClient, NetConfig, NetErrorKind};
 use orchard_testkit::{Answer, ErrorReply, FakeProvider};
 
-const KEY: &str = "sk-test-abcdefghijklmnopqrstuvwx7f3a";
+const KEY: &str = "sk-Zq8Lx-abcdefghijklmnopqrstuvwx7f3a";
 
 struct NullLedger;
 impl EgressSink for NullLedger {
-    fn record(&self, _: EgressEntry) {}
+    fn begin<'a>(&'a self, _: &'a EgressEntry) -> BoxFuture<'a, Result<EgressTicket, EgressError>> {
+        Box::pin(async { Ok(EgressTicket(0)) })
+    }
+
+    fn finish(&self, _: EgressTicket, _: EgressEntry) {}
 }
 
 fn provider_for(fake: &FakeProvider, key: Option<&str>, cfg: NetConfig) -> Arc<dyn ChatProvider> {
@@ -367,4 +371,46 @@ async fn dropping_the_stream_closes_the_connection() {
     drop(stream);
     // The provider sees the client go away: that is what stops generation (and billing).
     fake.wait_stream_closed(1).await;
+}
+
+#[tokio::test]
+async fn a_json_answer_to_a_stream_request_is_read_as_json() {
+    // Some OpenAI-compatible servers ignore "stream": true and answer in one piece, or
+    // answer an error with status 200 as JSON.
+    let fake = FakeProvider::start().await;
+    let p = provider_for(&fake, None, NetConfig::default());
+    fake.push(ErrorReply::custom(
+        200,
+        r#"{"id":"x","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"whole"},"finish_reason":"stop"}]}"#,
+    ));
+    let (events, err) = collect(p.as_ref(), &request("fake-small", true)).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(text_of(&events), "whole");
+    fake.push(ErrorReply::custom(
+        200,
+        r#"{"error":{"message":"quota exhausted","code":"insufficient_quota"}}"#,
+    ));
+    let (_, err) = collect(p.as_ref(), &request("fake-small", true)).await;
+    let err = err.unwrap();
+    assert!(err.to_string().contains("quota exhausted"), "{err}");
+}
+
+#[tokio::test]
+async fn a_redirect_is_reported_not_followed() {
+    let fake = FakeProvider::start().await;
+    let other = FakeProvider::start().await;
+    fake.push(ErrorReply::custom(308, "").header(
+        "location",
+        &format!("{}/chat/completions", other.base_url()),
+    ));
+    let p = provider_for(&fake, Some(KEY), NetConfig::default());
+    let (_, err) = collect(p.as_ref(), &request("fake-small", true)).await;
+    let err = err.unwrap();
+    assert_eq!(err.kind, ProviderErrorKind::Redirected);
+    assert!(
+        err.to_string()
+            .contains("redirects the request elsewhere (308)"),
+        "{err}"
+    );
+    assert!(other.requests().is_empty());
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use orchard_core::Timestamp;
-use orchard_core::egress::{EgressEntry, EgressSink, Purpose};
+use orchard_core::egress::{EgressEntry, EgressSink, EgressTicket, Purpose};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 use url::Url;
@@ -69,6 +69,9 @@ impl HttpClient {
             .proxy(reqwest::Proxy::custom(move |url| {
                 rules.proxy_for(url).map(|p| p.as_url().clone())
             }))
+            // Never follow redirects: a 307 would re-send the conversation to a host the
+            // person did not configure, outside the ledger. The caller reports them.
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(cfg.connect_timeout)
             .user_agent(concat!("orchard/", env!("CARGO_PKG_VERSION")))
             .tcp_nodelay(true)
@@ -169,22 +172,28 @@ impl RequestBuilder {
         let port = url.port_or_known_default().unwrap_or(0);
         let via_proxy = client.cfg.proxy.proxy_for(&url).map(|p| p.authority());
         let bytes_sent = body.as_ref().map_or(0, |b| b.len() as u64);
-        let mut guard = LedgerGuard::new(
-            client.sink.clone(),
-            EgressEntry {
-                at: Timestamp::now(),
-                host: host.clone(),
-                port,
-                purpose: purpose.clone(),
-                method: method.to_string(),
-                bytes_sent,
-                bytes_received: 0,
-                status: None,
-                outcome: "abandoned".to_owned(),
-                via_proxy: via_proxy.clone(),
-                duration_ms: 0,
-            },
-        );
+        let entry = EgressEntry {
+            at: Timestamp::now(),
+            host: host.clone(),
+            port,
+            purpose: purpose.clone(),
+            method: method.to_string(),
+            bytes_sent,
+            bytes_received: 0,
+            status: None,
+            outcome: "in-flight".to_owned(),
+            via_proxy: via_proxy.clone(),
+            duration_ms: 0,
+        };
+        // Write-ahead: the row exists before anything leaves, or nothing leaves.
+        let ticket = client.sink.begin(&entry).await.map_err(|e| NetError {
+            kind: NetErrorKind::NotRecorded,
+            host: host.clone(),
+            port,
+            via_proxy: via_proxy.clone(),
+            detail: e.0,
+        })?;
+        let mut guard = LedgerGuard::new(client.sink.clone(), ticket, entry);
         tracing::debug!(%method, %host, port, purpose = purpose.as_str(), bytes_sent, via_proxy = ?via_proxy, "outbound request");
 
         let mut req = client.inner.request(method, url).headers(headers);
@@ -325,19 +334,23 @@ impl Response {
     }
 }
 
-/// Owns the ledger entry of one request and records it exactly once, on drop, whatever
-/// path the request took.
+/// Owns the ledger entry of one request and records its end exactly once, on drop,
+/// whatever path the request took.
 struct LedgerGuard {
     sink: Arc<dyn EgressSink>,
+    ticket: EgressTicket,
     entry: EgressEntry,
     started: Instant,
     settled: bool,
 }
 
 impl LedgerGuard {
-    fn new(sink: Arc<dyn EgressSink>, entry: EgressEntry) -> Self {
+    fn new(sink: Arc<dyn EgressSink>, ticket: EgressTicket, mut entry: EgressEntry) -> Self {
+        // Until it is settled otherwise, a request that ends here was dropped unread.
+        entry.outcome = "abandoned".to_owned();
         Self {
             sink,
+            ticket,
             entry,
             started: Instant::now(),
             settled: false,
@@ -363,6 +376,6 @@ impl Drop for LedgerGuard {
     fn drop(&mut self) {
         self.entry.duration_ms =
             u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.sink.record(self.entry.clone());
+        self.sink.finish(self.ticket, self.entry.clone());
     }
 }

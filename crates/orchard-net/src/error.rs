@@ -28,6 +28,8 @@ pub enum NetErrorKind {
     Cut,
     /// The response body was larger than allowed.
     TooLarge(u64),
+    /// The egress ledger could not record the request, so it was not sent.
+    NotRecorded,
     /// Anything else (a bug, or an unusual I/O error).
     Other,
 }
@@ -45,6 +47,7 @@ impl NetErrorKind {
             NetErrorKind::IdleTimeout(_) => "idle-timeout",
             NetErrorKind::Cut => "cut",
             NetErrorKind::TooLarge(_) => "too-large",
+            NetErrorKind::NotRecorded => "not-recorded",
             NetErrorKind::Other => "error",
         }
     }
@@ -111,6 +114,11 @@ impl fmt::Display for NetError {
             NetErrorKind::TooLarge(limit) => {
                 write!(f, "the response from {host} was larger than {limit} bytes")
             }
+            NetErrorKind::NotRecorded => write!(
+                f,
+                "nothing was sent to {host}: the request could not be recorded in the egress ledger ({})",
+                self.detail
+            ),
             NetErrorKind::Other => write!(f, "request to {host}:{port} failed ({})", self.detail),
         }
     }

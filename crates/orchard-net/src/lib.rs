@@ -6,8 +6,11 @@
 //! [`orchard_core::egress::EgressEntry`] with host, port, purpose, byte counts and
 //! outcome, and never a path, query string, header or body.
 //!
-//! No other crate in the workspace depends on an HTTP client; a test in `orchard-cli`
-//! checks that with `cargo metadata`.
+//! Redirects are never followed (a redirect would carry the request to a host the
+//! person did not configure); callers see the 3xx and report it.
+//!
+//! No other crate in the workspace depends on an HTTP client; the test
+//! `p_l3_only_orchard_net_opens_outbound_connections` checks that with `cargo metadata`.
 
 mod client;
 mod error;

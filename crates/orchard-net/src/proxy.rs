@@ -88,30 +88,8 @@ impl fmt::Debug for ProxyUrl {
     }
 }
 
-/// Replaces the password in `scheme://user:pass@host` with `***`.
 fn redact(s: &str) -> String {
-    let Some(scheme_end) = s.find("://") else {
-        return redact_bare(s);
-    };
-    let (scheme, rest) = s.split_at(scheme_end + 3);
-    format!("{scheme}{}", redact_bare(rest))
-}
-
-fn redact_bare(rest: &str) -> String {
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => {
-            let userinfo = &rest[..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            let hidden = if userinfo.contains(':') {
-                format!("{user}:***")
-            } else {
-                "***".to_owned()
-            };
-            format!("{hidden}{}", &rest[at..])
-        }
-        None => rest.to_owned(),
-    }
+    orchard_core::redact::userinfo(s)
 }
 
 /// Hosts that bypass the proxy, in the usual `NO_PROXY` syntax: comma-separated host
@@ -267,6 +245,11 @@ mod tests {
     fn proxy_urls_hide_passwords_everywhere() {
         let p: ProxyUrl = "http://alice:s3cret@proxy.example:3128".parse().unwrap();
         assert_eq!(p.to_string(), "http://alice:***@proxy.example:3128/");
+        let err = "http://me:pa/ss@proxy:3128"
+            .parse::<ProxyUrl>()
+            .map(|p| p.to_string())
+            .unwrap_or_else(|e| e.to_string());
+        assert!(!err.contains("pa/ss"), "{err}");
         assert!(!format!("{p:?}").contains("s3cret"));
         let err = "ftp://bob:hunter2@x".parse::<ProxyUrl>().unwrap_err();
         assert!(!err.to_string().contains("hunter2"), "{err}");

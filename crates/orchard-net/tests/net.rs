@@ -3,24 +3,44 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use orchard_core::egress::{EgressEntry, EgressSink, Purpose};
+use orchard_core::egress::{
+    BoxFuture, EgressEntry, EgressError, EgressSink, EgressTicket, Purpose,
+};
 use orchard_net::{HttpClient, Method, NetConfig, NetErrorKind, NoProxy, ProxySettings, Url};
 use orchard_testkit::{
     Answer, FakeBadTlsPeer, FakeHttpProxy, FakeProvider, FakeSocks5Proxy, FakeTlsServer,
 };
 
+/// A ledger kept in memory: `begin` appends a row, `finish` replaces it.
 #[derive(Default)]
-struct Ledger(Mutex<Vec<EgressEntry>>);
+struct Ledger {
+    rows: Mutex<Vec<EgressEntry>>,
+    refuse: std::sync::atomic::AtomicBool,
+}
 
 impl EgressSink for Ledger {
-    fn record(&self, entry: EgressEntry) {
-        self.0.lock().unwrap().push(entry);
+    fn begin<'a>(
+        &'a self,
+        entry: &'a EgressEntry,
+    ) -> BoxFuture<'a, Result<EgressTicket, EgressError>> {
+        Box::pin(async move {
+            if self.refuse.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(EgressError("disk full".into()));
+            }
+            let mut rows = self.rows.lock().unwrap();
+            rows.push(entry.clone());
+            Ok(EgressTicket(rows.len() as i64 - 1))
+        })
+    }
+
+    fn finish(&self, ticket: EgressTicket, entry: EgressEntry) {
+        self.rows.lock().unwrap()[ticket.0 as usize] = entry;
     }
 }
 
 impl Ledger {
     fn entries(&self) -> Vec<EgressEntry> {
-        self.0.lock().unwrap().clone()
+        self.rows.lock().unwrap().clone()
     }
 }
 
@@ -391,4 +411,85 @@ async fn a_proxy_that_is_down_is_named_in_the_error() {
     );
     assert!(!msg.contains("hunter2"), "{msg}");
     assert_eq!(ledger.entries()[0].outcome, "proxy");
+}
+
+#[tokio::test]
+async fn p_l3_a_request_is_in_the_ledger_before_it_leaves_and_not_sent_if_it_cannot_be() {
+    let fake = FakeProvider::start().await;
+    let (http, ledger) = client(NetConfig::default());
+    fake.push(Answer::text(&["a ", "b"]).hang_after(1));
+    let resp = http
+        .request(
+            Method::POST,
+            url(&format!("{}/chat/completions", fake.base_url())),
+            Purpose::chat("fake"),
+        )
+        .json_body(
+            br#"{"model":"fake-small","stream":true,"messages":[{"role":"user","content":"x"}]}"#
+                .to_vec(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // Mid-request, the row is already there (a process killed now still leaves it).
+    let row = ledger.entries().pop().unwrap();
+    assert_eq!(
+        (row.outcome.as_str(), row.purpose.as_str()),
+        ("in-flight", "chat:fake")
+    );
+    drop(resp);
+
+    ledger
+        .refuse
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let before = fake.requests().len();
+    let err = http
+        .request(
+            Method::GET,
+            url(&format!("{}/models", fake.base_url())),
+            Purpose::models("fake"),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, NetErrorKind::NotRecorded);
+    assert!(
+        err.to_string().starts_with("nothing was sent to 127.0.0.1"),
+        "{err}"
+    );
+    assert_eq!(
+        fake.requests().len(),
+        before,
+        "an unrecorded request must not leave"
+    );
+}
+
+#[tokio::test]
+async fn p_l3_redirects_are_never_followed() {
+    let first = FakeProvider::start().await;
+    let elsewhere = FakeProvider::start().await;
+    first.push(orchard_testkit::ErrorReply::custom(307, "{}").header(
+        "location",
+        &format!("{}/chat/completions", elsewhere.base_url()),
+    ));
+    let (http, ledger) = client(NetConfig::default());
+    let resp = http
+        .request(
+            Method::POST,
+            url(&format!("{}/chat/completions", first.base_url())),
+            Purpose::chat("fake"),
+        )
+        .json_body(
+            br#"{"model":"fake-small","messages":[{"role":"user","content":"private"}]}"#.to_vec(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 307);
+    drop(resp);
+    assert!(
+        elsewhere.requests().is_empty(),
+        "the conversation went to an unconfigured host"
+    );
+    assert_eq!(ledger.entries().len(), 1);
 }

@@ -104,10 +104,11 @@ impl Vault {
             path: path.to_path_buf(),
             detail: e.to_string(),
         };
-        match Self::create(path) {
-            Ok(vault) => return Ok(vault),
-            Err(VaultError::Io { .. }) if path.exists() => {}
-            Err(e) => return Err(e),
+        // If another process creates it first, `create` returns `None` and theirs is used.
+        if !path.exists()
+            && let Some(vault) = Self::create(path)?
+        {
+            return Ok(vault);
         }
         check_permissions(path).map_err(|e| match e {
             PermError::Io(e) => io(e),
@@ -175,16 +176,22 @@ impl Vault {
         ApiKey::parse(text).map_err(|_| VaultError::Decrypt)
     }
 
-    fn create(path: &Path) -> Result<Self, VaultError> {
+    /// Writes a new master key to a private temporary file, then links it into place.
+    /// Linking fails if the file exists, so of two processes starting together exactly
+    /// one key wins, and no process can ever see a half-written key file (a crash leaves
+    /// at most a stray temporary file). Returns `None` if another process won.
+    fn create(path: &Path) -> Result<Option<Self>, VaultError> {
         let io = |e: std::io::Error| VaultError::Io {
             path: path.to_path_buf(),
             detail: e.to_string(),
         };
         let mut key = Zeroizing::new([0u8; KEY_LEN]);
         getrandom::fill(key.as_mut()).map_err(|e| VaultError::Random(e.to_string()))?;
-        if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir).map_err(io)?;
-        }
+        let dir = path.parent().unwrap_or(Path::new("."));
+        fs::create_dir_all(dir).map_err(io)?;
+        let mut suffix = [0u8; 8];
+        getrandom::fill(&mut suffix).map_err(|e| VaultError::Random(e.to_string()))?;
+        let tmp = dir.join(format!(".master.key.{}.tmp", hex::encode(suffix)));
         let mut opts = OpenOptions::new();
         opts.write(true).create_new(true);
         #[cfg(unix)]
@@ -192,25 +199,22 @@ impl Vault {
             use std::os::unix::fs::OpenOptionsExt;
             opts.mode(0o600);
         }
-        // create_new: if two processes race, exactly one writes the key and the other
-        // reads it.
-        let mut file = opts.open(path).map_err(|e| {
-            if e.kind() == ErrorKind::AlreadyExists {
-                VaultError::Io {
-                    path: path.to_path_buf(),
-                    detail: "exists".into(),
-                }
-            } else {
-                io(e)
-            }
-        })?;
-        let hexed = Zeroizing::new(format!("{}\n", hex::encode(key.as_ref())));
-        file.write_all(hexed.as_bytes()).map_err(io)?;
-        file.sync_all().map_err(io)?;
-        Ok(Self {
-            cipher: XChaCha20Poly1305::new(&(*key).into()),
-            path: path.to_path_buf(),
-        })
+        let written = (|| {
+            let mut file = opts.open(&tmp)?;
+            let hexed = Zeroizing::new(format!("{}\n", hex::encode(key.as_ref())));
+            file.write_all(hexed.as_bytes())?;
+            file.sync_all()?;
+            fs::hard_link(&tmp, path)
+        })();
+        let _ = fs::remove_file(&tmp);
+        match written {
+            Ok(()) => Ok(Some(Self {
+                cipher: XChaCha20Poly1305::new(&(*key).into()),
+                path: path.to_path_buf(),
+            })),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(None),
+            Err(e) => Err(io(e)),
+        }
     }
 
     fn load(path: &Path) -> Result<Self, VaultError> {
@@ -329,6 +333,29 @@ mod tests {
             .unwrap();
         let v2 = Vault::open_or_create(&path).unwrap();
         assert_eq!(v2.open(&sealed, owner(1, 1)).unwrap().expose(), SECRET);
+    }
+
+    #[test]
+    fn processes_racing_to_create_the_master_key_all_get_the_same_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("master.key");
+        let sealed_by: Vec<_> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| Vault::open_or_create(&path).unwrap()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let sealed = sealed_by[0]
+            .seal(&ApiKey::parse(SECRET).unwrap(), owner(1, 1))
+            .unwrap();
+        for v in &sealed_by {
+            assert_eq!(v.open(&sealed, owner(1, 1)).unwrap().expose(), SECRET);
+        }
+        let leftovers: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(leftovers, vec![std::ffi::OsString::from("master.key")]);
     }
 
     #[test]

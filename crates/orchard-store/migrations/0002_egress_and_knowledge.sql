@@ -1,6 +1,7 @@
 -- The egress ledger (promise L3) and the knowledge-base tables.
 
--- One row per outbound request: never a path, query string, header or body.
+-- One row per outbound request: never a path, query string, header or body. The row is
+-- written (outcome 'in-flight') before the request leaves and completed when it ends.
 CREATE TABLE egress_log (
     id              INTEGER PRIMARY KEY,
     at              INTEGER NOT NULL,
@@ -27,13 +28,14 @@ CREATE TABLE knowledge_bases (
     rerank         TEXT,     -- JSON, NULL when off
     created_at     INTEGER NOT NULL,
     updated_at     INTEGER NOT NULL,
-    UNIQUE (user_id, name)
+    UNIQUE (user_id, name),
+    UNIQUE (id, user_id)
 );
 
 CREATE TABLE kb_documents (
     id            INTEGER PRIMARY KEY,
     user_id       INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-    kb_id         INTEGER NOT NULL REFERENCES knowledge_bases (id) ON DELETE CASCADE,
+    kb_id         INTEGER NOT NULL,
     source        TEXT    NOT NULL,
     kind          TEXT,
     status        TEXT    NOT NULL CHECK (status IN ('queued', 'parsing', 'embedding', 'ready', 'failed')),
@@ -41,14 +43,16 @@ CREATE TABLE kb_documents (
     bytes         INTEGER,
     content_hash  TEXT,
     created_at    INTEGER NOT NULL,
-    updated_at    INTEGER NOT NULL
+    updated_at    INTEGER NOT NULL,
+    UNIQUE (id, user_id),
+    FOREIGN KEY (kb_id, user_id) REFERENCES knowledge_bases (id, user_id) ON DELETE CASCADE
 );
 CREATE INDEX kb_documents_by_kb ON kb_documents (kb_id);
 
 CREATE TABLE kb_chunks (
     id               INTEGER PRIMARY KEY,
     user_id          INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-    document_id      INTEGER NOT NULL REFERENCES kb_documents (id) ON DELETE CASCADE,
+    document_id      INTEGER NOT NULL,
     position         INTEGER NOT NULL,
     text             TEXT    NOT NULL,
     byte_start       INTEGER NOT NULL,
@@ -58,13 +62,16 @@ CREATE TABLE kb_chunks (
     token_count      INTEGER,
     embedding        BLOB,
     embedding_model  TEXT,
-    created_at       INTEGER NOT NULL
+    created_at       INTEGER NOT NULL,
+    FOREIGN KEY (document_id, user_id) REFERENCES kb_documents (id, user_id) ON DELETE CASCADE
 );
 CREATE INDEX kb_chunks_by_document ON kb_chunks (document_id, position);
 
 CREATE TABLE assistant_knowledge_bases (
-    assistant_id  INTEGER NOT NULL REFERENCES assistants (id) ON DELETE CASCADE,
-    kb_id         INTEGER NOT NULL REFERENCES knowledge_bases (id) ON DELETE CASCADE,
+    assistant_id  INTEGER NOT NULL,
+    kb_id         INTEGER NOT NULL,
     user_id       INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-    PRIMARY KEY (assistant_id, kb_id)
+    PRIMARY KEY (assistant_id, kb_id),
+    FOREIGN KEY (assistant_id, user_id) REFERENCES assistants (id, user_id) ON DELETE CASCADE,
+    FOREIGN KEY (kb_id, user_id) REFERENCES knowledge_bases (id, user_id) ON DELETE CASCADE
 );

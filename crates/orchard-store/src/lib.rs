@@ -126,7 +126,8 @@ pub trait ProviderStore: Send + Sync {
     async fn keys(&self, user: UserId, provider: ProviderId) -> Result<Vec<StoredKey>>;
     /// Removes one key.
     async fn delete_key(&self, user: UserId, key: KeyId) -> Result<()>;
-    /// Records the last observed health of a key.
+    /// Records the last observed health of a key; [`StoreError::NotFound`] if it is not
+    /// the person's.
     async fn set_key_status(
         &self,
         user: UserId,
@@ -172,6 +173,10 @@ pub trait ConversationStore: Send + Sync {
     async fn message(&self, user: UserId, id: MessageId) -> Result<Message>;
     /// The current branch of a topic, from its first message to its current leaf.
     async fn branch(&self, user: UserId, topic: TopicId) -> Result<Vec<Message>>;
+    /// The branch ending at `leaf`, from the topic's first message. Unlike
+    /// [`ConversationStore::branch`] this does not depend on the topic's current leaf, which
+    /// another process may move at any moment.
+    async fn branch_to(&self, user: UserId, leaf: MessageId) -> Result<Vec<Message>>;
 }
 
 /// Per-person settings (small key/value pairs such as the last used model).
@@ -186,8 +191,10 @@ pub trait SettingsStore: Send + Sync {
 /// The egress ledger (promise L3). It belongs to the installation, not to a person.
 #[async_trait]
 pub trait EgressStore: Send + Sync {
-    /// Appends entries in one transaction.
-    async fn append_egress(&self, entries: &[EgressEntry]) -> Result<()>;
+    /// Records a request about to leave; returns its row id. Durable when it returns.
+    async fn begin_egress(&self, entry: &EgressEntry) -> Result<i64>;
+    /// Records how requests ended, in one transaction.
+    async fn finish_egress(&self, done: &[(i64, EgressEntry)]) -> Result<()>;
     /// Entries at or after `since`, oldest first.
     async fn egress_since(&self, since: Timestamp) -> Result<Vec<EgressEntry>>;
 }

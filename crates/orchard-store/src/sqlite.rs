@@ -19,10 +19,10 @@ use orchard_core::{
 use sqlx::error::ErrorKind;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{ConnectOptions, Connection, Row, Sqlite, Transaction};
 
 use crate::{
     ConversationStore, EgressStore, MessageUpdate, NewMessage, NewModel, NewProvider,
@@ -101,6 +101,23 @@ impl SqliteStore {
     }
 
     async fn open_to(path: &Path, opts: &StoreOptions, target: Option<i64>) -> Result<Self> {
+        // An existing file is inspected read-only first, so a file that is refused (not
+        // SQLite, not Orchard's, from a newer Orchard) is left exactly as it was: opening
+        // it for writing would already switch it to WAL mode.
+        if std::fs::metadata(path).is_ok_and(|m| m.len() > 0) {
+            let mut conn = SqliteConnectOptions::new()
+                .filename(path)
+                .read_only(true)
+                .busy_timeout(opts.busy_timeout)
+                .connect()
+                .await
+                .map_err(|e| map_err(path, e))?;
+            let state = SchemaState::read(&mut conn)
+                .await
+                .map_err(|e| map_err(path, e))?;
+            let _ = conn.close().await;
+            state.check(path)?;
+        }
         let connect = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -125,57 +142,15 @@ impl SqliteStore {
     }
 
     async fn migrate(&self, target: Option<i64>) -> Result<()> {
-        let has_ledger: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
-        )
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        let other_tables: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> '_sqlx_migrations'",
-        )
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        let applied: Vec<(i64, Vec<u8>)> = if has_ledger > 0 {
-            sqlx::query_as(
-                "SELECT version, checksum FROM _sqlx_migrations WHERE success = 1 ORDER BY version",
-            )
-            .fetch_all(&self.pool)
+        // Read again on the writable pool: another process may have migrated meanwhile.
+        let mut conn = self.pool.acquire().await.map_err(|e| self.err(e))?;
+        let state = SchemaState::read(&mut conn)
             .await
-            .map_err(|e| self.err(e))?
-        } else {
-            Vec::new()
-        };
-        if applied.is_empty() && other_tables > 0 {
-            return Err(StoreError::NotOrchard {
-                path: self.path.clone(),
-            });
-        }
-        let known = Self::latest_version();
-        if let Some(max) = applied
-            .iter()
-            .map(|(v, _)| *v)
-            .filter(|v| !MIGRATOR.version_exists(*v))
-            .max()
-        {
-            return Err(StoreError::NewerSchema {
-                path: self.path.clone(),
-                found: max.max(applied.iter().map(|(v, _)| *v).max().unwrap_or(max)),
-                known,
-            });
-        }
-        for (version, checksum) in &applied {
-            let ours = MIGRATOR.iter().find(|m| m.version == *version);
-            if ours.is_some_and(|m| m.checksum.as_ref() != checksum.as_slice()) {
-                return Err(StoreError::SchemaMismatch {
-                    path: self.path.clone(),
-                    version: *version,
-                });
-            }
-        }
-        let done: BTreeSet<i64> = applied.iter().map(|(v, _)| *v).collect();
-        let target = target.unwrap_or(known);
+            .map_err(|e| self.err(e))?;
+        drop(conn);
+        state.check(&self.path)?;
+        let done: BTreeSet<i64> = state.applied.iter().map(|(v, _)| *v).collect();
+        let target = target.unwrap_or_else(Self::latest_version);
         let pending = MIGRATOR
             .iter()
             .any(|m| m.version <= target && !done.contains(&m.version));
@@ -185,7 +160,7 @@ impl SqliteStore {
         if let Some(from) = done.iter().max() {
             self.backup_before_upgrade(*from, target).await?;
         }
-        let result = if target == known {
+        let result = if target == Self::latest_version() {
             MIGRATOR.run(&self.pool).await
         } else {
             MIGRATOR.run_to(target, &self.pool).await
@@ -237,19 +212,105 @@ impl SqliteStore {
         map_err(&self.path, e)
     }
 
-    async fn messages_where_ids(&self, user: UserId, rows: Vec<SqliteRow>) -> Result<Vec<Message>> {
-        let _ = user;
-        let mut out: Vec<Message> = Vec::new();
-        for row in rows {
-            let id = MessageId::new(row.get("id"));
-            if out.last().is_none_or(|m| m.id != id) {
-                out.push(message_from_row(&row)?);
+    /// Checks that `provider` exists and is `user`'s, inside a write transaction.
+    async fn owned_provider(
+        &self,
+        tx: &mut Transaction<'static, Sqlite>,
+        user: UserId,
+        provider: ProviderId,
+    ) -> Result<()> {
+        let owned: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM providers WHERE id = ? AND user_id = ?")
+                .bind(provider.get())
+                .bind(user.get())
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        owned.map(|_| ()).ok_or_else(|| StoreError::NotFound {
+            what: "provider",
+            id: provider.to_string(),
+        })
+    }
+}
+
+/// What a database file says about its schema.
+struct SchemaState {
+    applied: Vec<(i64, Vec<u8>)>,
+    other_tables: i64,
+}
+
+impl SchemaState {
+    async fn read(conn: &mut SqliteConnection) -> sqlx::Result<Self> {
+        let has_ledger: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_one(&mut *conn)
+        .await?;
+        let other_tables: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> '_sqlx_migrations'",
+        )
+        .fetch_one(&mut *conn)
+        .await?;
+        let applied = if has_ledger > 0 {
+            sqlx::query_as(
+                "SELECT version, checksum FROM _sqlx_migrations WHERE success = 1 ORDER BY version",
+            )
+            .fetch_all(&mut *conn)
+            .await?
+        } else {
+            Vec::new()
+        };
+        Ok(Self {
+            applied,
+            other_tables,
+        })
+    }
+
+    /// Refuses databases that are not Orchard's, were written by a newer Orchard, or
+    /// were migrated by a different build.
+    fn check(&self, path: &Path) -> Result<()> {
+        if self.applied.is_empty() && self.other_tables > 0 {
+            return Err(StoreError::NotOrchard {
+                path: path.to_path_buf(),
+            });
+        }
+        if self
+            .applied
+            .iter()
+            .any(|(v, _)| !MIGRATOR.version_exists(*v))
+        {
+            return Err(StoreError::NewerSchema {
+                path: path.to_path_buf(),
+                found: self.applied.iter().map(|(v, _)| *v).max().unwrap_or(0),
+                known: SqliteStore::latest_version(),
+            });
+        }
+        for (version, checksum) in &self.applied {
+            let ours = MIGRATOR.iter().find(|m| m.version == *version);
+            if ours.is_some_and(|m| m.checksum.as_ref() != checksum.as_slice()) {
+                return Err(StoreError::SchemaMismatch {
+                    path: path.to_path_buf(),
+                    version: *version,
+                });
             }
-            let kind: Option<String> = row.get("b_kind");
-            if let Some(kind) = kind {
-                let kind = BlockKind::parse(&kind)
-                    .ok_or_else(|| StoreError::Corrupt(format!("block kind {kind}")))?;
-                let last = out.last_mut().expect("pushed above");
+        }
+        Ok(())
+    }
+}
+
+/// Turns rows of messages joined with their blocks (ordered by message, then block
+/// position) into messages.
+fn group_messages(rows: &[SqliteRow]) -> Result<Vec<Message>> {
+    let mut out: Vec<Message> = Vec::new();
+    for row in rows {
+        let id = MessageId::new(row.get("id"));
+        if out.last().is_none_or(|m| m.id != id) {
+            out.push(message_from_row(row)?);
+        }
+        let kind: Option<String> = row.get("b_kind");
+        if let Some(kind) = kind {
+            let kind = BlockKind::parse(&kind).ok_or_else(|| corrupt("block kind", &kind))?;
+            if let Some(last) = out.last_mut() {
                 last.blocks.push(Block {
                     kind,
                     content: row.get("b_content"),
@@ -257,8 +318,8 @@ impl SqliteStore {
                 });
             }
         }
-        Ok(out)
     }
+    Ok(out)
 }
 
 /// Maps SQLite result codes to errors a person can act on.
@@ -519,22 +580,10 @@ impl ProviderStore for SqliteStore {
         mask: &str,
     ) -> Result<KeyId> {
         let mut tx = self.write_tx().await?;
-        let owned: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM providers WHERE id = ? AND user_id = ?")
-                .bind(provider.get())
-                .bind(user.get())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(|e| self.err(e))?;
-        if owned.is_none() {
-            return Err(StoreError::NotFound {
-                what: "provider",
-                id: provider.to_string(),
-            });
-        }
+        self.owned_provider(&mut tx, user, provider).await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO provider_keys (user_id, provider_id, nonce, ciphertext, mask, position, created_at) \
-             VALUES (?, ?, ?, ?, ?, (SELECT COALESCE(MAX(position), 0) + 1 FROM provider_keys WHERE provider_id = ?), ?) \
+             VALUES (?, ?, ?, ?, ?, (SELECT COALESCE(MAX(position), 0) + 1 FROM provider_keys WHERE provider_id = ? AND user_id = ?), ?) \
              RETURNING id",
         )
         .bind(user.get())
@@ -543,6 +592,7 @@ impl ProviderStore for SqliteStore {
         .bind(&sealed.ciphertext)
         .bind(mask)
         .bind(provider.get())
+        .bind(user.get())
         .bind(Timestamp::now().as_millis())
         .fetch_one(&mut *tx)
         .await
@@ -569,7 +619,7 @@ impl ProviderStore for SqliteStore {
                     provider_id: ProviderId::new(row.get("provider_id")),
                     mask: row.get("mask"),
                     position: row.get("position"),
-                    status: KeyStatus::parse(row.get("status")),
+                    status: KeyStatus::parse(row.get("status")).unwrap_or(KeyStatus::Unknown),
                     status_reason: row.get("status_reason"),
                 },
                 sealed: SealedKey {
@@ -603,7 +653,7 @@ impl ProviderStore for SqliteStore {
         status: KeyStatus,
         reason: Option<&str>,
     ) -> Result<()> {
-        sqlx::query(
+        let res = sqlx::query(
             "UPDATE provider_keys SET status = ?, status_reason = ?, last_used_at = ? WHERE id = ? AND user_id = ?",
         )
         .bind(status.as_str())
@@ -614,6 +664,12 @@ impl ProviderStore for SqliteStore {
         .execute(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
+        if res.rows_affected() == 0 {
+            return Err(StoreError::NotFound {
+                what: "key",
+                id: key.to_string(),
+            });
+        }
         Ok(())
     }
 
@@ -624,19 +680,7 @@ impl ProviderStore for SqliteStore {
         models: &[NewModel],
     ) -> Result<()> {
         let mut tx = self.write_tx().await?;
-        let owned: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM providers WHERE id = ? AND user_id = ?")
-                .bind(provider.get())
-                .bind(user.get())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(|e| self.err(e))?;
-        if owned.is_none() {
-            return Err(StoreError::NotFound {
-                what: "provider",
-                id: provider.to_string(),
-            });
-        }
+        self.owned_provider(&mut tx, user, provider).await?;
         let now = Timestamp::now().as_millis();
         for m in models {
             sqlx::query(
@@ -729,7 +773,7 @@ impl ConversationStore for SqliteStore {
 
     async fn topics(&self, user: UserId) -> Result<Vec<TopicSummary>> {
         let rows = sqlx::query(
-            "SELECT t.*, (SELECT COUNT(*) FROM messages m WHERE m.topic_id = t.id) AS message_count \
+            "SELECT t.*, (SELECT COUNT(*) FROM messages m WHERE m.topic_id = t.id AND m.user_id = t.user_id) AS message_count \
              FROM topics t WHERE t.user_id = ? ORDER BY t.pinned DESC, t.updated_at DESC, t.id DESC",
         )
         .bind(user.get())
@@ -867,7 +911,7 @@ impl ConversationStore for SqliteStore {
             .await
             .map_err(|e| self.err(e))?;
         sqlx::query(
-            "UPDATE topics SET updated_at = ? WHERE user_id = ? AND id = (SELECT topic_id FROM messages WHERE id = ?)",
+            "UPDATE topics SET updated_at = ?1 WHERE user_id = ?2 AND id = (SELECT topic_id FROM messages WHERE id = ?3 AND user_id = ?2)",
         )
         .bind(now)
         .bind(user.get())
@@ -880,7 +924,7 @@ impl ConversationStore for SqliteStore {
 
     async fn message(&self, user: UserId, id: MessageId) -> Result<Message> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages m LEFT JOIN message_blocks b ON b.message_id = m.id \
+            "SELECT {MESSAGE_COLUMNS} FROM messages m LEFT JOIN message_blocks b ON b.message_id = m.id AND b.user_id = m.user_id \
              WHERE m.id = ? AND m.user_id = ? ORDER BY b.position"
         )))
         .bind(id.get())
@@ -888,8 +932,7 @@ impl ConversationStore for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
-        self.messages_where_ids(user, rows)
-            .await?
+        group_messages(&rows)?
             .pop()
             .ok_or_else(|| StoreError::NotFound {
                 what: "message",
@@ -899,22 +942,36 @@ impl ConversationStore for SqliteStore {
 
     async fn branch(&self, user: UserId, topic: TopicId) -> Result<Vec<Message>> {
         // Ownership first, so a foreign topic is "not found" rather than "empty".
-        self.topic(user, topic).await?;
+        match self.topic(user, topic).await?.current_message_id {
+            Some(leaf) => self.branch_to(user, leaf).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    async fn branch_to(&self, user: UserId, leaf: MessageId) -> Result<Vec<Message>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "WITH RECURSIVE chain(id) AS ( \
-                 SELECT current_message_id FROM topics \
-                  WHERE id = ?1 AND user_id = ?2 AND current_message_id IS NOT NULL \
+                 SELECT id FROM messages WHERE id = ?1 AND user_id = ?2 \
                  UNION ALL \
-                 SELECT m.parent_id FROM messages m JOIN chain c ON m.id = c.id WHERE m.parent_id IS NOT NULL) \
-             SELECT {MESSAGE_COLUMNS} FROM messages m LEFT JOIN message_blocks b ON b.message_id = m.id \
+                 SELECT m.parent_id FROM messages m JOIN chain c ON m.id = c.id \
+                  WHERE m.parent_id IS NOT NULL AND m.user_id = ?2) \
+             SELECT {MESSAGE_COLUMNS} FROM messages m \
+               LEFT JOIN message_blocks b ON b.message_id = m.id AND b.user_id = m.user_id \
              WHERE m.id IN (SELECT id FROM chain) AND m.user_id = ?2 ORDER BY m.id, b.position"
         )))
-        .bind(topic.get())
+        .bind(leaf.get())
         .bind(user.get())
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
-        self.messages_where_ids(user, rows).await
+        let branch = group_messages(&rows)?;
+        if branch.is_empty() {
+            return Err(StoreError::NotFound {
+                what: "message",
+                id: leaf.to_string(),
+            });
+        }
+        Ok(branch)
     }
 }
 
@@ -946,27 +1003,43 @@ impl SettingsStore for SqliteStore {
 
 #[async_trait]
 impl EgressStore for SqliteStore {
-    async fn append_egress(&self, entries: &[EgressEntry]) -> Result<()> {
-        if entries.is_empty() {
+    async fn begin_egress(&self, e: &EgressEntry) -> Result<i64> {
+        sqlx::query_scalar(
+            "INSERT INTO egress_log (at, host, port, purpose, method, bytes_sent, bytes_received, status, outcome, \
+               via_proxy, duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(e.at.as_millis())
+        .bind(&e.host)
+        .bind(i64::from(e.port))
+        .bind(e.purpose.as_str())
+        .bind(&e.method)
+        .bind(i64::try_from(e.bytes_sent).unwrap_or(i64::MAX))
+        .bind(i64::try_from(e.bytes_received).unwrap_or(i64::MAX))
+        .bind(e.status.map(i64::from))
+        .bind(&e.outcome)
+        .bind(&e.via_proxy)
+        .bind(i64::try_from(e.duration_ms).unwrap_or(i64::MAX))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| self.err(e))
+    }
+
+    async fn finish_egress(&self, done: &[(i64, EgressEntry)]) -> Result<()> {
+        if done.is_empty() {
             return Ok(());
         }
         let mut tx = self.write_tx().await?;
-        for e in entries {
+        for (id, e) in done {
             sqlx::query(
-                "INSERT INTO egress_log (at, host, port, purpose, method, bytes_sent, bytes_received, status, outcome, \
-                   via_proxy, duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "UPDATE egress_log SET bytes_sent = ?, bytes_received = ?, status = ?, outcome = ?, duration_ms = ? \
+                 WHERE id = ?",
             )
-            .bind(e.at.as_millis())
-            .bind(&e.host)
-            .bind(i64::from(e.port))
-            .bind(e.purpose.as_str())
-            .bind(&e.method)
             .bind(i64::try_from(e.bytes_sent).unwrap_or(i64::MAX))
             .bind(i64::try_from(e.bytes_received).unwrap_or(i64::MAX))
             .bind(e.status.map(i64::from))
             .bind(&e.outcome)
-            .bind(&e.via_proxy)
             .bind(i64::try_from(e.duration_ms).unwrap_or(i64::MAX))
+            .bind(id)
             .execute(&mut *tx)
             .await
             .map_err(|e| self.err(e))?;

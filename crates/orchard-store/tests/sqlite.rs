@@ -356,10 +356,12 @@ async fn every_user_data_query_is_scoped_to_its_owner() {
         store.upsert_models(bob, p.id, &[]).await,
         Err(StoreError::NotFound { .. })
     ));
-    store
-        .set_key_status(bob, key, KeyStatus::Invalid, Some("hijack"))
-        .await
-        .unwrap();
+    assert!(matches!(
+        store
+            .set_key_status(bob, key, KeyStatus::Invalid, Some("hijack"))
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
 
     // And everything of mine is intact.
     assert_eq!(
@@ -463,29 +465,44 @@ async fn providers_keys_and_models_round_trip() {
 }
 
 #[tokio::test]
-async fn egress_entries_are_appended_and_read_back_in_order() {
+async fn egress_rows_are_written_ahead_and_completed() {
     let (_dir, store, _) = fresh().await;
-    let entry = |at: i64, host: &str| EgressEntry {
+    let entry = |at: i64, host: &str, outcome: &str| EgressEntry {
         at: Timestamp::from_millis(at),
         host: host.into(),
         port: 443,
         purpose: Purpose::chat("deepseek"),
         method: "POST".into(),
         bytes_sent: 10,
-        bytes_received: 20,
-        status: Some(200),
-        outcome: "ok".into(),
+        bytes_received: 0,
+        status: None,
+        outcome: outcome.into(),
         via_proxy: None,
-        duration_ms: 5,
+        duration_ms: 0,
     };
-    store
-        .append_egress(&[entry(1000, "a.example"), entry(2000, "b.example")])
+    let a = store
+        .begin_egress(&entry(1000, "a.example", "in-flight"))
+        .await
+        .unwrap();
+    let b = store
+        .begin_egress(&entry(2000, "b.example", "in-flight"))
         .await
         .unwrap();
     let all = store.egress_since(Timestamp::from_millis(0)).await.unwrap();
     assert_eq!(
-        all,
-        vec![entry(1000, "a.example"), entry(2000, "b.example")]
+        all.iter().map(|e| e.outcome.as_str()).collect::<Vec<_>>(),
+        ["in-flight", "in-flight"]
+    );
+    let mut done = entry(1000, "a.example", "ok");
+    done.bytes_received = 20;
+    done.status = Some(200);
+    done.duration_ms = 5;
+    store.finish_egress(&[(a, done.clone())]).await.unwrap();
+    let all = store.egress_since(Timestamp::from_millis(0)).await.unwrap();
+    assert_eq!(all[0], done);
+    assert_eq!(
+        all[1].outcome, "in-flight",
+        "{b}: still running, or its process ended"
     );
     let later = store
         .egress_since(Timestamp::from_millis(1500))
@@ -493,6 +510,90 @@ async fn egress_entries_are_appended_and_read_back_in_order() {
         .unwrap();
     assert_eq!(later.len(), 1);
     assert_eq!(later[0].host, "b.example");
+}
+
+#[tokio::test]
+async fn the_database_itself_refuses_rows_attached_to_someone_elses_parent() {
+    let (_dir, store, me) = fresh().await;
+    let bob = second_user(&store).await;
+    let t = store.create_topic(me, "mine").await.unwrap();
+    let q = store
+        .append_message(me, &text(Role::User, t.id, None, "q"))
+        .await
+        .unwrap();
+    let p = store.create_provider(me, &provider("p")).await.unwrap();
+    let mut c = raw(store.path()).await;
+    for (what, sql) in [
+        (
+            "message in my topic",
+            format!(
+                "INSERT INTO messages (user_id, topic_id, role, status, created_at, updated_at) VALUES ({bob}, {}, 'user', 'done', 0, 0)",
+                t.id
+            ),
+        ),
+        (
+            "block on my message",
+            format!(
+                "INSERT INTO message_blocks (message_id, user_id, position, kind, content) VALUES ({}, {bob}, 9, 'text', 'x')",
+                q.id
+            ),
+        ),
+        (
+            "key on my provider",
+            format!(
+                "INSERT INTO provider_keys (user_id, provider_id, nonce, ciphertext, mask, position, created_at) VALUES ({bob}, {}, x'00', x'00', 'm', 1, 0)",
+                p.id
+            ),
+        ),
+        (
+            "model on my provider",
+            format!(
+                "INSERT INTO models (user_id, provider_id, model_id, created_at, updated_at) VALUES ({bob}, {}, 'm', 0, 0)",
+                p.id
+            ),
+        ),
+    ] {
+        let err = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut c)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("FOREIGN KEY"), "{what}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn a_branch_can_be_read_up_to_any_leaf() {
+    let (_dir, store, me) = fresh().await;
+    let t = store.create_topic(me, "t").await.unwrap();
+    let q1 = store
+        .append_message(me, &text(Role::User, t.id, None, "first"))
+        .await
+        .unwrap();
+    let a = store
+        .append_message(me, &text(Role::Assistant, t.id, Some(q1.id), "answer"))
+        .await
+        .unwrap();
+    let q2 = store
+        .append_message(me, &text(Role::User, t.id, Some(a.id), "mine"))
+        .await
+        .unwrap();
+    // Another writer moves the topic's current leaf elsewhere meanwhile.
+    store
+        .append_message(me, &text(Role::User, t.id, Some(a.id), "someone else's"))
+        .await
+        .unwrap();
+    let to_q2 = store.branch_to(me, q2.id).await.unwrap();
+    assert_eq!(
+        to_q2.iter().map(|m| m.text()).collect::<Vec<_>>(),
+        ["first", "answer", "mine"]
+    );
+    let current = store.branch(me, t.id).await.unwrap();
+    assert_eq!(current.last().unwrap().text(), "someone else's");
+    let bob = second_user(&store).await;
+    assert!(matches!(
+        store.branch_to(bob, q2.id).await,
+        Err(StoreError::NotFound { .. })
+    ));
 }
 
 #[tokio::test]
@@ -648,8 +749,12 @@ async fn a_foreign_sqlite_database_is_not_taken_over() {
             .unwrap();
         c.close().await.unwrap();
     }
+    let before = std::fs::read(&path).unwrap();
     let err = SqliteStore::open(&path, &opts()).await.unwrap_err();
     assert!(matches!(err, StoreError::NotOrchard { .. }), "{err:?}");
+    // Refused means untouched: not even switched to WAL mode.
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    assert!(!dir.path().join("orchard.db-wal").exists());
     let mut c = raw(&path).await;
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'")
         .fetch_one(&mut c)

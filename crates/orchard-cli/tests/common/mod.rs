@@ -12,7 +12,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_orchard");
-pub const KEY: &str = "sk-test-4f9a2c7e1b8d6a3f5e0c9b2a7d4e1f3a";
+/// A key whose every part is distinctive: its first eight characters (what OpenAI's 401
+/// message echoes), its middle, and its last four (what masks show).
+pub const KEY: &str = "sk-Q7vX9pL2-4f9a2c7e1b8d6a3f5e0c9b2a7d4e1f3a";
 
 /// A private home and data directory for one test.
 pub struct Sandbox {
@@ -193,6 +195,48 @@ pub async fn read_stdout_until(child: &mut Child, needle: &str) -> String {
         seen.extend_from_slice(&buf[..n]);
     }
     String::from_utf8(seen).unwrap()
+}
+
+/// Reads the child's stderr until it contains `needle` (bounded); returns what was read.
+pub async fn read_stderr_until(child: &mut Child, needle: &str) -> String {
+    let err = child.stderr.as_mut().unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !String::from_utf8_lossy(&seen).contains(needle) {
+        let n = tokio::time::timeout_at(deadline, err.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "stderr never showed {needle:?}; got {:?}",
+                    String::from_utf8_lossy(&seen)
+                )
+            })
+            .unwrap();
+        assert!(
+            n > 0,
+            "stderr closed before {needle:?}; got {:?}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8(seen).unwrap()
+}
+
+/// Polls (bounded) until the newest reply has `status`.
+pub async fn wait_reply_status(sb: &Sandbox, status: &str) -> (String, String) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let reply = sb.last_reply().await;
+        if reply.0 == status {
+            return reply;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the reply never became {status}: {reply:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Every file under `dir`, recursively.
