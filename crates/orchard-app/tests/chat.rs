@@ -22,19 +22,15 @@ impl ReplyObserver for Forward {
     fn on_thinking(&mut self, _: &str) {}
 }
 
-async fn app_in(dir: &std::path::Path) -> Arc<App> {
+/// An app in a fresh data directory with the fake provider added as `fake`.
+async fn app_with_fake() -> (tempfile::TempDir, Arc<App>, FakeProvider) {
+    let dir = tempfile::tempdir().unwrap();
     let flags = Flags {
-        data_dir: Some(dir.to_path_buf()),
+        data_dir: Some(dir.path().to_path_buf()),
         ..Flags::default()
     };
     let cfg = config::load(&flags, &BTreeMap::<String, String>::new()).unwrap();
-    Arc::new(App::open(cfg).await.unwrap())
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_answer_whose_caller_goes_away_is_closed_as_interrupted_with_its_text() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = app_in(dir.path()).await;
+    let app = Arc::new(App::open(cfg).await.unwrap());
     let fake = FakeProvider::start().await;
     app.add_provider(AddProvider {
         name: "fake".into(),
@@ -43,21 +39,34 @@ async fn an_answer_whose_caller_goes_away_is_closed_as_interrupted_with_its_text
     })
     .await
     .unwrap();
+    (dir, app, fake)
+}
+
+fn ask(topic: TopicChoice, text: &str) -> ChatInput {
+    ChatInput {
+        model: Some("fake:fake-small".parse().unwrap()),
+        topic,
+        system: None,
+        text: text.into(),
+        stream: true,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_whose_caller_goes_away_is_closed_as_interrupted_with_its_text() {
+    let (_dir, app, fake) = app_with_fake().await;
     fake.push(Answer::text(&["kept ", "never sent"]).hang_after(1));
 
     let (tx, mut rx) = mpsc::unbounded_channel();
     let task = tokio::spawn({
         let app = app.clone();
         async move {
-            let input = ChatInput {
-                model: Some("fake:fake-small".parse().unwrap()),
-                topic: TopicChoice::New,
-                system: None,
-                text: "hello".into(),
-                stream: true,
-            };
-            app.chat(input, &mut Forward(tx), &CancellationToken::new())
-                .await
+            app.chat(
+                ask(TopicChoice::New, "hello"),
+                &mut Forward(tx),
+                &CancellationToken::new(),
+            )
+            .await
         }
     });
     assert_eq!(rx.recv().await.as_deref(), Some("kept "));
@@ -87,25 +96,10 @@ async fn an_answer_whose_caller_goes_away_is_closed_as_interrupted_with_its_text
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_chats_in_one_topic_each_answer_their_own_question() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = app_in(dir.path()).await;
-    let fake = FakeProvider::start().await;
-    app.add_provider(AddProvider {
-        name: "fake".into(),
-        base_url: Some(fake.base_url()),
-        ..AddProvider::default()
-    })
-    .await
-    .unwrap();
+    let (_dir, app, fake) = app_with_fake().await;
     let first = app
         .chat(
-            ChatInput {
-                model: Some("fake:fake-small".parse().unwrap()),
-                topic: TopicChoice::New,
-                system: None,
-                text: "opening".into(),
-                stream: true,
-            },
+            ask(TopicChoice::New, "opening"),
             &mut Forward(mpsc::unbounded_channel().0),
             &CancellationToken::new(),
         )
@@ -116,13 +110,7 @@ async fn concurrent_chats_in_one_topic_each_answer_their_own_question() {
         let app = app.clone();
         async move {
             app.chat(
-                ChatInput {
-                    model: None,
-                    topic: TopicChoice::Continue(first.topic),
-                    system: None,
-                    text: text.into(),
-                    stream: true,
-                },
+                ask(TopicChoice::Continue(first.topic), text),
                 &mut Forward(mpsc::unbounded_channel().0),
                 &CancellationToken::new(),
             )

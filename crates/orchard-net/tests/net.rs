@@ -53,6 +53,19 @@ fn url(s: &str) -> Url {
     Url::parse(s).unwrap()
 }
 
+/// A streamed chat request to the fake provider.
+fn stream_chat(http: &HttpClient, fake: &FakeProvider) -> orchard_net::RequestBuilder {
+    http.request(
+        Method::POST,
+        url(&format!("{}/chat/completions", fake.base_url())),
+        Purpose::chat("fake"),
+    )
+    .json_body(
+        br#"{"model":"fake-small","stream":true,"messages":[{"role":"user","content":"x"}]}"#
+            .to_vec(),
+    )
+}
+
 /// A loopback port with nothing listening on it.
 fn closed_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -130,19 +143,7 @@ async fn p_l3_ledger_records_failures_and_abandoned_streams_once_each() {
     assert_eq!(err.kind, NetErrorKind::Connect);
 
     fake.push(Answer::text(&["a ", "b ", "c"]).hang_after(1));
-    let mut resp = http
-        .request(
-            Method::POST,
-            url(&format!("{}/chat/completions", fake.base_url())),
-            Purpose::chat("fake"),
-        )
-        .json_body(
-            br#"{"model":"fake-small","stream":true,"messages":[{"role":"user","content":"x"}]}"#
-                .to_vec(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let mut resp = stream_chat(&http, &fake).send().await.unwrap();
     let first = resp.chunk().await.unwrap().unwrap();
     assert!(!first.is_empty());
     drop(resp); // the person pressed Stop
@@ -238,20 +239,8 @@ async fn first_byte_and_idle_timeouts_are_enforced_and_named() {
         ..NetConfig::default()
     };
     let (http, ledger) = client(cfg);
-    let chat = |http: &HttpClient| {
-        http.request(
-            Method::POST,
-            url(&format!("{}/chat/completions", fake.base_url())),
-            Purpose::chat("fake"),
-        )
-        .json_body(
-            br#"{"model":"fake-small","stream":true,"messages":[{"role":"user","content":"x"}]}"#
-                .to_vec(),
-        )
-    };
-
     fake.push(Answer::text(&["late"]).first_byte_delay(Duration::from_secs(5)));
-    let err = chat(&http).send().await.unwrap_err();
+    let err = stream_chat(&http, &fake).send().await.unwrap_err();
     assert_eq!(
         err.kind,
         NetErrorKind::FirstByteTimeout(Duration::from_millis(200))
@@ -263,7 +252,7 @@ async fn first_byte_and_idle_timeouts_are_enforced_and_named() {
     );
 
     fake.push(Answer::text(&["one ", "two"]).chunk_delay(Duration::from_secs(5)));
-    let mut resp = chat(&http).send().await.unwrap();
+    let mut resp = stream_chat(&http, &fake).send().await.unwrap();
     let err = loop {
         match resp.chunk().await {
             Ok(Some(_)) => continue,
@@ -289,19 +278,7 @@ async fn a_cut_connection_is_reported_as_cut() {
     let fake = FakeProvider::start().await;
     let (http, _) = client(NetConfig::default());
     fake.push(Answer::text(&["a ", "b ", "c"]).cut_after(1));
-    let mut resp = http
-        .request(
-            Method::POST,
-            url(&format!("{}/chat/completions", fake.base_url())),
-            Purpose::chat("fake"),
-        )
-        .json_body(
-            br#"{"model":"fake-small","stream":true,"messages":[{"role":"user","content":"x"}]}"#
-                .to_vec(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let mut resp = stream_chat(&http, &fake).send().await.unwrap();
     let err = loop {
         match resp.chunk().await {
             Ok(Some(_)) => continue,
@@ -418,19 +395,7 @@ async fn p_l3_a_request_is_in_the_ledger_before_it_leaves_and_not_sent_if_it_can
     let fake = FakeProvider::start().await;
     let (http, ledger) = client(NetConfig::default());
     fake.push(Answer::text(&["a ", "b"]).hang_after(1));
-    let resp = http
-        .request(
-            Method::POST,
-            url(&format!("{}/chat/completions", fake.base_url())),
-            Purpose::chat("fake"),
-        )
-        .json_body(
-            br#"{"model":"fake-small","stream":true,"messages":[{"role":"user","content":"x"}]}"#
-                .to_vec(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let resp = stream_chat(&http, &fake).send().await.unwrap();
     // Mid-request, the row is already there (a process killed now still leaves it).
     let row = ledger.entries().pop().unwrap();
     assert_eq!(

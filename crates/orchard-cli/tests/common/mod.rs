@@ -8,7 +8,7 @@ use std::time::Duration;
 use orchard_testkit::FakeProvider;
 use sqlx::Connection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_orchard");
@@ -171,25 +171,24 @@ pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Reads the child's stdout until it contains `needle` (bounded); returns what was read.
-pub async fn read_stdout_until(child: &mut Child, needle: &str) -> String {
-    let out = child.stdout.as_mut().unwrap();
+/// Reads from `reader` until what was read contains `needle` (bounded); returns it.
+async fn read_until(reader: &mut (impl AsyncRead + Unpin), what: &str, needle: &str) -> String {
     let mut seen = Vec::new();
     let mut buf = [0u8; 1024];
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while !String::from_utf8_lossy(&seen).contains(needle) {
-        let n = tokio::time::timeout_at(deadline, out.read(&mut buf))
+        let n = tokio::time::timeout_at(deadline, reader.read(&mut buf))
             .await
             .unwrap_or_else(|_| {
                 panic!(
-                    "stdout never showed {needle:?}; got {:?}",
+                    "{what} never showed {needle:?}; got {:?}",
                     String::from_utf8_lossy(&seen)
                 )
             })
             .unwrap();
         assert!(
             n > 0,
-            "stdout closed before {needle:?}; got {:?}",
+            "{what} closed before {needle:?}; got {:?}",
             String::from_utf8_lossy(&seen)
         );
         seen.extend_from_slice(&buf[..n]);
@@ -197,30 +196,14 @@ pub async fn read_stdout_until(child: &mut Child, needle: &str) -> String {
     String::from_utf8(seen).unwrap()
 }
 
+/// Reads the child's stdout until it contains `needle` (bounded); returns what was read.
+pub async fn read_stdout_until(child: &mut Child, needle: &str) -> String {
+    read_until(child.stdout.as_mut().unwrap(), "stdout", needle).await
+}
+
 /// Reads the child's stderr until it contains `needle` (bounded); returns what was read.
 pub async fn read_stderr_until(child: &mut Child, needle: &str) -> String {
-    let err = child.stderr.as_mut().unwrap();
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 1024];
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !String::from_utf8_lossy(&seen).contains(needle) {
-        let n = tokio::time::timeout_at(deadline, err.read(&mut buf))
-            .await
-            .unwrap_or_else(|_| {
-                panic!(
-                    "stderr never showed {needle:?}; got {:?}",
-                    String::from_utf8_lossy(&seen)
-                )
-            })
-            .unwrap();
-        assert!(
-            n > 0,
-            "stderr closed before {needle:?}; got {:?}",
-            String::from_utf8_lossy(&seen)
-        );
-        seen.extend_from_slice(&buf[..n]);
-    }
-    String::from_utf8(seen).unwrap()
+    read_until(child.stderr.as_mut().unwrap(), "stderr", needle).await
 }
 
 /// Polls (bounded) until the newest reply has `status`.
