@@ -336,7 +336,7 @@ impl App {
         };
 
         let started = Instant::now();
-        let client = connect(endpoint, self.http().clone());
+        let client = connect(endpoint, self.http()?.clone());
         let end = tokio::select! {
             biased;
             () = cancel.cancelled() => End::Cancelled,

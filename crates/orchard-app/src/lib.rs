@@ -16,7 +16,7 @@ pub mod providers;
 pub mod topics;
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use orchard_core::UserId;
 use orchard_core::catalogue::Catalogue;
@@ -36,7 +36,7 @@ pub struct App {
     sqlite: SqliteStore,
     store: Arc<dyn Store>,
     vault: Vault,
-    http: HttpClient,
+    http: Arc<OnceLock<Result<HttpClient, String>>>,
     ledger: LedgerWriter,
     catalogue: Catalogue,
     user: UserId,
@@ -74,8 +74,16 @@ impl App {
         };
         let recovered = lease::recover(store.as_ref(), &config.data_dir, lease.id()).await?;
         let ledger = LedgerWriter::start(store.clone());
-        let http = HttpClient::new(config.net.clone(), Arc::new(ledger.clone()))
-            .map_err(|e| AppError::new("internal", e.to_string()))?;
+        // Building the HTTP client (TLS set-up, the system's CA certificates) takes a few
+        // milliseconds that commands without network use never need. Start it on
+        // another thread now, so a chat finds it ready after its database work.
+        let http = Arc::new(OnceLock::new());
+        {
+            let (http, cfg, ledger) = (http.clone(), config.net.clone(), ledger.clone());
+            std::thread::spawn(move || {
+                http.get_or_init(|| build_http(cfg, ledger));
+            });
+        }
         Ok(App {
             config,
             sqlite,
@@ -138,13 +146,21 @@ impl App {
         &self.vault
     }
 
-    pub(crate) fn http(&self) -> &HttpClient {
-        &self.http
+    /// The HTTP client, waiting for it if it is still being built.
+    pub(crate) fn http(&self) -> Result<&HttpClient, AppError> {
+        self.http
+            .get_or_init(|| build_http(self.config.net.clone(), self.ledger.clone()))
+            .as_ref()
+            .map_err(|e| AppError::new("internal", e.clone()))
     }
 
     pub(crate) fn writer_id(&self) -> &str {
         self.lease.id()
     }
+}
+
+fn build_http(cfg: orchard_net::NetConfig, ledger: LedgerWriter) -> Result<HttpClient, String> {
+    HttpClient::new(cfg, Arc::new(ledger)).map_err(|e| e.to_string())
 }
 
 fn prepare_data_dir(dir: &Path) -> Result<(), AppError> {

@@ -209,7 +209,7 @@ impl App {
     pub async fn fetch_models(&self, name: &str) -> Result<Vec<Model>, AppError> {
         let p = self.provider_named(name).await?;
         let (endpoint, key) = self.endpoint_for(&p).await?;
-        let models = match connect(endpoint, self.http().clone()).models().await {
+        let models = match connect(endpoint, self.http()?.clone()).models().await {
             Ok(m) => m,
             Err(e) => {
                 self.note_key_result(key, Some(&e)).await;

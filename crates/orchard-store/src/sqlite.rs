@@ -104,7 +104,7 @@ impl SqliteStore {
         // An existing file is inspected read-only first, so a file that is refused (not
         // SQLite, not Orchard's, from a newer Orchard) is left exactly as it was: opening
         // it for writing would already switch it to WAL mode.
-        if std::fs::metadata(path).is_ok_and(|m| m.len() > 0) {
+        if needs_read_only_look(path) {
             let mut conn = SqliteConnectOptions::new()
                 .filename(path)
                 .read_only(true)
@@ -230,6 +230,20 @@ impl SqliteStore {
             what: "provider",
             id: provider.to_string(),
         })
+    }
+}
+
+/// Whether `path` must be inspected read-only before it is opened for writing: only
+/// when opening it in WAL mode could change it, i.e. an existing file that is not
+/// already a WAL-mode SQLite database (header bytes 18 and 19 are 2 in WAL mode). An
+/// Orchard database is always in WAL mode, so the usual start skips this.
+fn needs_read_only_look(path: &Path) -> bool {
+    use std::io::Read;
+    let mut header = [0u8; 20];
+    match std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut header)) {
+        Ok(()) => !(header.starts_with(b"SQLite format 3\0") && header[18] == 2 && header[19] == 2),
+        // Missing or empty: created fresh. Shorter than a header: not SQLite, look.
+        Err(_) => std::fs::metadata(path).is_ok_and(|m| m.len() > 0),
     }
 }
 
