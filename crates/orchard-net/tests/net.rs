@@ -8,7 +8,8 @@ use orchard_core::egress::{
 };
 use orchard_net::{HttpClient, Method, NetConfig, NetErrorKind, NoProxy, ProxySettings, Url};
 use orchard_testkit::{
-    Answer, FakeBadTlsPeer, FakeHttpProxy, FakeProvider, FakeSocks5Proxy, FakeTlsServer,
+    Answer, FakeBadTlsPeer, FakeBlackhole, FakeHttpProxy, FakeProvider, FakeSocks5Proxy,
+    FakeTlsServer,
 };
 
 /// A ledger kept in memory: `begin` appends a row, `finish` replaces it.
@@ -457,4 +458,35 @@ async fn p_l3_redirects_are_never_followed() {
         "the conversation went to an unconfigured host"
     );
     assert_eq!(ledger.entries().len(), 1);
+}
+
+#[tokio::test]
+async fn a_host_that_does_not_accept_connections_hits_the_connect_timeout() {
+    let hole = FakeBlackhole::start().await;
+    let (http, ledger) = client(NetConfig {
+        connect_timeout: Duration::from_millis(200),
+        ..NetConfig::default()
+    });
+    let err = http
+        .request(
+            Method::GET,
+            url(&format!("http://{}/v1/models", hole.addr())),
+            Purpose::models("x"),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.kind,
+        NetErrorKind::ConnectTimeout(Duration::from_millis(200)),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains(&format!(
+            "connecting to {} timed out after 200 ms",
+            hole.addr()
+        )),
+        "{err}"
+    );
+    assert_eq!(ledger.entries()[0].outcome, "connect-timeout");
 }

@@ -10,6 +10,7 @@
 //! - [`FakeTlsServer`]: a TLS server with a self-signed certificate, for
 //!   testing that clients refuse it, and [`FakeBadTlsPeer`], a plain-HTTP
 //!   server that answers a TLS handshake with `400 Bad Request` as web servers do.
+//! - [`FakeBlackhole`]: an address where connecting hangs, for connect timeouts.
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -32,13 +33,13 @@
 //! - Anything else: OpenAI's 404 `Invalid URL (METHOD /path)` body.
 
 mod http;
+mod peers;
 mod provider;
 mod proxy;
 mod reply;
-mod tls;
 mod wire;
 
+pub use peers::{FakeBadTlsPeer, FakeBlackhole, FakeTlsServer};
 pub use provider::{FakeProvider, RecordedRequest};
 pub use proxy::{FakeHttpProxy, FakeSocks5Proxy};
 pub use reply::{Answer, ErrorReply, Reply, StreamEnd, StreamShape};
-pub use tls::{FakeBadTlsPeer, FakeTlsServer};

@@ -1,4 +1,4 @@
-//! TLS peers that clients must refuse.
+//! Peers that clients must fail against: untrusted TLS, TLS to a plain port, a host that never accepts.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -114,5 +114,38 @@ impl FakeBadTlsPeer {
 impl Drop for FakeBadTlsPeer {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+/// An address where connecting hangs: a listener with a full accept queue (backlog 0,
+/// filled by one connection it never accepts), so the kernel drops further connection
+/// attempts. For testing connect timeouts on loopback.
+pub struct FakeBlackhole {
+    addr: SocketAddr,
+    _listener: TcpListener,
+    _filler: std::net::TcpStream,
+}
+
+impl FakeBlackhole {
+    /// Binds `127.0.0.1:0` with a full queue.
+    pub async fn start() -> FakeBlackhole {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind("127.0.0.1:0".parse().expect("addr"))
+            .expect("bind");
+        let addr = socket.local_addr().expect("addr");
+        let listener = socket.listen(0).expect("listen");
+        let filler =
+            std::net::TcpStream::connect(addr).expect("the first connection fills the queue");
+        FakeBlackhole {
+            addr,
+            _listener: listener,
+            _filler: filler,
+        }
+    }
+
+    /// The address where connecting hangs.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
     }
 }
