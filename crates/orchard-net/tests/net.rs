@@ -54,6 +54,17 @@ fn url(s: &str) -> Url {
     Url::parse(s).unwrap()
 }
 
+/// A model-list request, as a provider adapter would make it.
+async fn get(
+    http: &HttpClient,
+    target: impl AsRef<str>,
+    provider: &str,
+) -> Result<orchard_net::Response, orchard_net::NetError> {
+    http.request(Method::GET, url(target.as_ref()), Purpose::models(provider))
+        .send()
+        .await
+}
+
 /// A streamed chat request to the fake provider.
 fn stream_chat(http: &HttpClient, fake: &FakeProvider) -> orchard_net::RequestBuilder {
     http.request(
@@ -132,13 +143,7 @@ async fn p_l3_ledger_records_failures_and_abandoned_streams_once_each() {
     let fake = FakeProvider::start().await;
     let (http, ledger) = client(NetConfig::default());
     let port = closed_port();
-    let err = http
-        .request(
-            Method::GET,
-            url(&format!("http://127.0.0.1:{port}/v1/models")),
-            Purpose::models("down"),
-        )
-        .send()
+    let err = get(&http, format!("http://127.0.0.1:{port}/v1/models"), "down")
         .await
         .unwrap_err();
     assert_eq!(err.kind, NetErrorKind::Connect);
@@ -170,13 +175,7 @@ async fn p_l3_ledger_records_failures_and_abandoned_streams_once_each() {
 async fn connection_refused_names_host_and_port() {
     let (http, _) = client(NetConfig::default());
     let port = closed_port();
-    let err = http
-        .request(
-            Method::GET,
-            url(&format!("http://127.0.0.1:{port}/v1/models")),
-            Purpose::models("x"),
-        )
-        .send()
+    let err = get(&http, format!("http://127.0.0.1:{port}/v1/models"), "x")
         .await
         .unwrap_err();
     assert_eq!(err.kind, NetErrorKind::Connect);
@@ -192,18 +191,13 @@ async fn connection_refused_names_host_and_port() {
 async fn an_untrusted_certificate_is_a_tls_failure() {
     let server = FakeTlsServer::start().await;
     let (http, ledger) = client(NetConfig::default());
-    let err = http
-        .request(
-            Method::GET,
-            url(&format!(
-                "https://localhost:{}/v1/models",
-                server.addr().port()
-            )),
-            Purpose::models("x"),
-        )
-        .send()
-        .await
-        .unwrap_err();
+    let err = get(
+        &http,
+        format!("https://localhost:{}/v1/models", server.addr().port()),
+        "x",
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.kind, NetErrorKind::Tls, "{err} / {}", err.detail);
     assert!(err.to_string().contains("secure connection (TLS)"), "{err}");
     assert!(
@@ -219,13 +213,7 @@ async fn an_untrusted_certificate_is_a_tls_failure() {
 async fn https_to_a_plain_http_port_is_a_tls_failure() {
     let peer = FakeBadTlsPeer::start().await;
     let (http, _) = client(NetConfig::default());
-    let err = http
-        .request(
-            Method::GET,
-            url(&format!("https://{}/v1/models", peer.addr())),
-            Purpose::models("x"),
-        )
-        .send()
+    let err = get(&http, format!("https://{}/v1/models", peer.addr()), "x")
         .await
         .unwrap_err();
     assert_eq!(err.kind, NetErrorKind::Tls, "{err} / {}", err.detail);
@@ -308,13 +296,7 @@ async fn requests_go_through_an_http_proxy() {
     let proxy = FakeHttpProxy::start(fake.addr()).await;
     let (http, ledger) = client(proxied(&proxy.url()));
     // provider.test does not resolve: only a proxy can have carried this request.
-    let resp = http
-        .request(
-            Method::GET,
-            url("http://provider.test/v1/models"),
-            Purpose::models("fake"),
-        )
-        .send()
+    let resp = get(&http, "http://provider.test/v1/models", "fake")
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
@@ -333,13 +315,7 @@ async fn requests_go_through_a_socks5_proxy() {
     let fake = FakeProvider::start().await;
     let proxy = FakeSocks5Proxy::start(fake.addr()).await;
     let (http, _) = client(proxied(&proxy.url()));
-    let resp = http
-        .request(
-            Method::GET,
-            url("http://provider.test:8080/v1/models"),
-            Purpose::models("fake"),
-        )
-        .send()
+    let resp = get(&http, "http://provider.test:8080/v1/models", "fake")
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
@@ -351,13 +327,7 @@ async fn no_proxy_and_loopback_bypass_the_proxy() {
     let fake = FakeProvider::start().await;
     let proxy = FakeHttpProxy::start(fake.addr()).await;
     let (http, _) = client(proxied(&proxy.url()));
-    let resp = http
-        .request(
-            Method::GET,
-            url(&format!("{}/models", fake.base_url())),
-            Purpose::models("fake"),
-        )
-        .send()
+    let resp = get(&http, format!("{}/models", fake.base_url()), "fake")
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
@@ -372,13 +342,7 @@ async fn no_proxy_and_loopback_bypass_the_proxy() {
 async fn a_proxy_that_is_down_is_named_in_the_error() {
     let port = closed_port();
     let (http, ledger) = client(proxied(&format!("http://user:hunter2@127.0.0.1:{port}")));
-    let err = http
-        .request(
-            Method::GET,
-            url("http://provider.test/v1/models"),
-            Purpose::models("fake"),
-        )
-        .send()
+    let err = get(&http, "http://provider.test/v1/models", "fake")
         .await
         .unwrap_err();
     assert_eq!(err.kind, NetErrorKind::Proxy, "{err:?}");
@@ -409,13 +373,7 @@ async fn p_l3_a_request_is_in_the_ledger_before_it_leaves_and_not_sent_if_it_can
         .refuse
         .store(true, std::sync::atomic::Ordering::SeqCst);
     let before = fake.requests().len();
-    let err = http
-        .request(
-            Method::GET,
-            url(&format!("{}/models", fake.base_url())),
-            Purpose::models("fake"),
-        )
-        .send()
+    let err = get(&http, format!("{}/models", fake.base_url()), "fake")
         .await
         .unwrap_err();
     assert_eq!(err.kind, NetErrorKind::NotRecorded);
@@ -467,13 +425,7 @@ async fn a_host_that_does_not_accept_connections_hits_the_connect_timeout() {
         connect_timeout: Duration::from_millis(200),
         ..NetConfig::default()
     });
-    let err = http
-        .request(
-            Method::GET,
-            url(&format!("http://{}/v1/models", hole.addr())),
-            Purpose::models("x"),
-        )
-        .send()
+    let err = get(&http, format!("http://{}/v1/models", hole.addr()), "x")
         .await
         .unwrap_err();
     assert_eq!(
