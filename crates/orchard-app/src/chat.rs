@@ -22,11 +22,16 @@ use orchard_core::message::{
 };
 use orchard_core::model_ref::ModelRef;
 use orchard_core::{MessageId, TopicId, UserId};
-use orchard_llm::{ChatEvent, ChatMessage, ChatRequest, ChatStream, ProviderError, connect};
+use orchard_llm::{
+    ChatEvent, ChatMessage, ChatRequest, ChatStream, Part, ProviderError, Thinking, ToolCall,
+    connect,
+};
 use orchard_store::{MessageUpdate, NewMessage, Store, StoreError};
+use serde_json::json;
 use tokio::time::{Instant, sleep, sleep_until};
 use tokio_util::sync::CancellationToken;
 
+use crate::attachments::ImageInput;
 use crate::{App, AppError};
 
 /// The longest a streamed reply goes unsaved while text is arriving.
@@ -60,6 +65,10 @@ pub struct ChatInput {
     pub text: String,
     /// Stream the answer (the default) or ask for it in one piece.
     pub stream: bool,
+    /// Images to send with the message (refused for models that do not accept images).
+    pub images: Vec<ImageInput>,
+    /// A reasoning budget in tokens, for models that think.
+    pub thinking_budget: Option<u32>,
 }
 
 /// Receives the answer as it arrives (the CLI prints it; the server forwards it).
@@ -89,12 +98,14 @@ pub struct ChatOutcome {
     pub usage: Usage,
     /// Durations.
     pub timings: Timings,
+    /// The normalized finish reason (`stop`, `length`, `tool_calls`, `safety`), if any.
+    pub finish: Option<String>,
 }
 
 enum End {
     Done,
     Cancelled,
-    Failed(Box<ProviderError>),
+    Failed(Box<AppError>),
 }
 
 /// The answer received so far.
@@ -102,6 +113,9 @@ enum End {
 struct Reply {
     text: String,
     thinking: String,
+    /// The provider's signature over the thinking (sent back in later turns).
+    signature: String,
+    tool_calls: Vec<ToolCall>,
     usage: Usage,
     finish: Option<String>,
     first_token_ms: Option<u64>,
@@ -116,10 +130,25 @@ impl Reply {
     ) -> MessageUpdate {
         let mut blocks = Vec::new();
         if !self.thinking.is_empty() {
-            blocks.push(Block::new(BlockKind::Thinking, self.thinking.clone()));
+            blocks.push(Block {
+                kind: BlockKind::Thinking,
+                content: self.thinking.clone(),
+                data: (!self.signature.is_empty())
+                    .then(|| json!({"signature": self.signature}).to_string()),
+            });
         }
         if !self.text.is_empty() {
             blocks.push(Block::new(BlockKind::Text, self.text.clone()));
+        }
+        for call in &self.tool_calls {
+            blocks.push(Block {
+                kind: BlockKind::ToolCall,
+                content: format!("{}({})", call.name, call.arguments),
+                data: Some(
+                    json!({"id": call.id, "name": call.name, "arguments": call.arguments})
+                        .to_string(),
+                ),
+            });
         }
         if let Some(e) = error {
             blocks.push(Block::new(BlockKind::Error, e));
@@ -273,7 +302,34 @@ impl App {
         }
         let model = self.resolve_model(input.model).await?;
         let provider = self.provider_named(&model.provider).await?;
-        let (endpoint, key_id) = self.endpoint_for(&provider).await?;
+        // Refusals that need no request happen before anything is stored.
+        if self
+            .store()
+            .keys(self.user(), provider.id)
+            .await?
+            .is_empty()
+            && self.key_required(provider.catalogue_id.as_deref().unwrap_or(""))
+        {
+            return Err(AppError::new(
+                "missing_key",
+                format!("{} needs an API key and none is stored", provider.name),
+            )
+            .about(&provider.name));
+        }
+        if !input.images.is_empty() && !self.capabilities(&provider, &model.model).await?.vision {
+            return Err(AppError::new(
+                "model_no_vision",
+                format!(
+                    "the model '{}' of {} does not accept images (as far as Orchard knows); if it does, say so with `orchard provider model {} {} --vision on`",
+                    model.model, provider.name, provider.name, model.model
+                ),
+            )
+            .about(&provider.name));
+        }
+        let mut blocks = vec![Block::new(BlockKind::Text, text.as_str())];
+        for image in &input.images {
+            blocks.push(self.save_image(image)?);
+        }
         let store = self.store();
         let user = self.user();
 
@@ -289,12 +345,20 @@ impl App {
             .filter(|s| !s.is_empty())
         {
             let m = store
-                .append_message(user, &closed(topic.id, parent, Role::System, system))
+                .append_message(
+                    user,
+                    &closed(
+                        topic.id,
+                        parent,
+                        Role::System,
+                        vec![Block::new(BlockKind::Text, system)],
+                    ),
+                )
                 .await?;
             parent = Some(m.id);
         }
         let question = store
-            .append_message(user, &closed(topic.id, parent, Role::User, &text))
+            .append_message(user, &closed(topic.id, parent, Role::User, blocks))
             .await?;
         // Used once the question is in, even if the answer never completes.
         store
@@ -302,11 +366,9 @@ impl App {
             .await?;
         // The branch ending at this question: another process may move the topic's
         // current leaf meanwhile, and its question must not end up in this request.
-        let request = build_request(
-            &model.model,
-            &store.branch_to(user, question.id).await?,
-            input.stream,
-        );
+        let branch = store.branch_to(user, question.id).await?;
+        let mut request = self.build_request(&model.model, &branch, input.stream)?;
+        request.thinking_budget = input.thinking_budget;
         let reply = store
             .append_message(
                 user,
@@ -336,26 +398,27 @@ impl App {
         };
 
         let started = Instant::now();
-        let client = connect(endpoint, self.http()?.clone());
+        let http = self.http()?.clone();
+        let request = &request;
+        // Keys rotate and fail over, and transient failures are retried, only until the
+        // answer's first content: `prime` holds that back until it arrives.
+        let call = self.call_provider(&provider, |endpoint| {
+            let http = http.clone();
+            async move { prime(connect(endpoint, http).chat(request).await?).await }
+        });
         let end = tokio::select! {
             biased;
             () = cancel.cancelled() => End::Cancelled,
-            result = client.chat(&request) => match result {
-                Err(e) => {
-                    self.note_key_result(key_id, Some(&e)).await;
-                    End::Failed(Box::new(e))
-                }
-                Ok(stream) => {
-                    self.note_key_result(key_id, None).await;
-                    receive(stream, &mut guard, observer, cancel, started, input.stream).await
-                }
+            result = call => match result {
+                Err(e) => End::Failed(Box::new(e)),
+                Ok(primed) => receive(primed, &mut guard, observer, cancel, started, input.stream).await,
             },
         };
 
         let (status, error) = match end {
             End::Done => (MessageStatus::Done, None),
             End::Cancelled => (MessageStatus::Cancelled, None),
-            End::Failed(e) => (MessageStatus::Error, Some(AppError::from(*e))),
+            End::Failed(e) => (MessageStatus::Error, Some(*e)),
         };
         let total_ms = elapsed_ms(started);
         guard
@@ -373,8 +436,112 @@ impl App {
                 first_token_ms: guard.reply.first_token_ms,
                 total_ms: Some(total_ms),
             },
+            finish: guard.reply.finish.clone(),
         })
     }
+
+    /// The request for a branch: the latest system message becomes the system prompt;
+    /// user and assistant turns are sent in order with their images, tool calls and
+    /// signed thinking (a failed reply with nothing in it is left out; a partial one is
+    /// kept, as the person saw it).
+    fn build_request(
+        &self,
+        model: &str,
+        branch: &[Message],
+        stream: bool,
+    ) -> Result<ChatRequest, AppError> {
+        let system = branch
+            .iter()
+            .rev()
+            .find(|m| m.role == Role::System)
+            .map(Message::text);
+        let mut messages = Vec::new();
+        for m in branch
+            .iter()
+            .filter(|m| matches!(m.role, Role::User | Role::Assistant | Role::Tool))
+        {
+            let mut parts = Vec::new();
+            let mut tool_calls = Vec::new();
+            let mut thinking = None;
+            for b in &m.blocks {
+                match b.kind {
+                    BlockKind::Text if !b.content.trim().is_empty() => {
+                        parts.push(Part::Text(b.content.clone()))
+                    }
+                    BlockKind::Image => parts.push(self.load_image(b)?),
+                    BlockKind::ToolCall => {
+                        if let Some(d) = b
+                            .data
+                            .as_deref()
+                            .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+                        {
+                            tool_calls.push(ToolCall {
+                                id: d["id"].as_str().unwrap_or_default().to_owned(),
+                                name: d["name"].as_str().unwrap_or_default().to_owned(),
+                                arguments: d["arguments"].as_str().unwrap_or("{}").to_owned(),
+                            });
+                        }
+                    }
+                    BlockKind::Thinking => {
+                        let signature = b
+                            .data
+                            .as_deref()
+                            .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+                            .and_then(|d| d["signature"].as_str().map(str::to_owned));
+                        thinking = Some(Thinking {
+                            text: b.content.clone(),
+                            signature,
+                        });
+                    }
+                    _ => {}
+                }
+            }
+            if parts.is_empty() && tool_calls.is_empty() {
+                continue;
+            }
+            messages.push(ChatMessage {
+                role: m.role,
+                parts,
+                tool_calls,
+                tool_result_for: None,
+                thinking,
+            });
+        }
+        Ok(ChatRequest {
+            model: model.to_owned(),
+            system,
+            messages,
+            stream,
+            ..ChatRequest::default()
+        })
+    }
+}
+
+/// An answer whose first content has arrived (or that ended without any).
+struct Primed {
+    head: Vec<ChatEvent>,
+    rest: ChatStream,
+}
+
+/// Reads until the first content event. A failure before it is the call's failure (so
+/// it can be retried or fail over); after it, failures belong to the answer.
+async fn prime(mut stream: ChatStream) -> Result<Primed, ProviderError> {
+    let mut head = Vec::new();
+    while let Some(item) = stream.next().await {
+        let event = item?;
+        let content = matches!(
+            event,
+            ChatEvent::TextDelta(_)
+                | ChatEvent::ThinkingDelta(_)
+                | ChatEvent::ThinkingSignature(_)
+                | ChatEvent::ToolCallStart { .. }
+        );
+        head.push(event);
+        if content {
+            break;
+        }
+    }
+    Ok(Primed { head, rest: stream })
 }
 
 /// Applies one event to the answer; returns whether it added content.
@@ -395,6 +562,27 @@ fn apply(
             reply.thinking.push_str(&t);
             true
         }
+        ChatEvent::ThinkingSignature(sig) => {
+            reply.signature.push_str(&sig);
+            false
+        }
+        ChatEvent::ToolCallStart { id, name, .. } => {
+            reply.tool_calls.push(ToolCall {
+                id,
+                name,
+                arguments: String::new(),
+            });
+            true
+        }
+        ChatEvent::ToolCallArgs { index, delta } => {
+            // Indexes count calls in order of their start.
+            let at = index.min(reply.tool_calls.len().saturating_sub(1));
+            if let Some(call) = reply.tool_calls.get_mut(at) {
+                call.arguments.push_str(&delta);
+            }
+            true
+        }
+        ChatEvent::ToolCallEnd { .. } => false,
         ChatEvent::Usage(u) => {
             reply.usage = u;
             false
@@ -412,13 +600,21 @@ fn apply(
 
 /// Reads the answer until it ends, is cancelled or fails, saving it as it grows.
 async fn receive(
-    mut stream: ChatStream,
+    primed: Primed,
     guard: &mut ReplyGuard,
     observer: &mut dyn ReplyObserver,
     cancel: &CancellationToken,
     started: Instant,
     streaming: bool,
 ) -> End {
+    let Primed {
+        head,
+        rest: mut stream,
+    } = primed;
+    let mut dirty = false;
+    for event in head {
+        dirty |= apply(&mut guard.reply, event, observer, started);
+    }
     if !streaming {
         // The whole answer is already here: keep it, whatever else happens now.
         while let Some(item) = stream.next().await {
@@ -426,7 +622,7 @@ async fn receive(
                 Ok(event) => {
                     apply(&mut guard.reply, event, observer, started);
                 }
-                Err(e) => return End::Failed(Box::new(e)),
+                Err(e) => return End::Failed(Box::new(e.into())),
             }
         }
         return End::Done;
@@ -435,14 +631,17 @@ async fn receive(
     // write: checked after every event (so a burst cannot starve it) and by a timer (so
     // a pause does not leave text unsaved).
     let mut last_write: Option<Instant> = None;
-    let mut dirty = false;
+    if dirty {
+        dirty = !guard.save_progress().await;
+        last_write = Some(Instant::now());
+    }
     loop {
         let due = last_write.map_or(started, |t| t + FLUSH_EVERY);
         tokio::select! {
             () = cancel.cancelled() => return End::Cancelled,
             item = stream.next() => match item {
                 None => return End::Done,
-                Some(Err(e)) => return End::Failed(Box::new(e)),
+                Some(Err(e)) => return End::Failed(Box::new(e.into())),
                 Some(Ok(event)) => {
                     dirty |= apply(&mut guard.reply, event, observer, started);
                     if dirty && last_write.is_none_or(|t| t.elapsed() >= FLUSH_EVERY) {
@@ -459,42 +658,15 @@ async fn receive(
     }
 }
 
-fn closed(topic: TopicId, parent: Option<MessageId>, role: Role, text: &str) -> NewMessage {
+fn closed(topic: TopicId, parent: Option<MessageId>, role: Role, blocks: Vec<Block>) -> NewMessage {
     NewMessage {
         topic_id: topic,
         parent_id: parent,
         role,
         status: MessageStatus::Done,
         model: None,
-        blocks: vec![Block::new(BlockKind::Text, text)],
+        blocks,
         writer: None,
-    }
-}
-
-/// The request for a branch: the latest system message becomes the system prompt; user
-/// and assistant turns with text are sent in order (a failed reply with no text is left
-/// out; a partial one is kept, as the person saw it).
-fn build_request(model: &str, branch: &[Message], stream: bool) -> ChatRequest {
-    let system = branch
-        .iter()
-        .rev()
-        .find(|m| m.role == Role::System)
-        .map(Message::text);
-    let messages = branch
-        .iter()
-        .filter(|m| matches!(m.role, Role::User | Role::Assistant))
-        .map(|m| ChatMessage {
-            role: m.role,
-            content: m.text(),
-        })
-        .filter(|m| !m.content.trim().is_empty())
-        .collect();
-    ChatRequest {
-        model: model.to_owned(),
-        system,
-        messages,
-        stream,
-        ..ChatRequest::default()
     }
 }
 

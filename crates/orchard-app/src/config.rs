@@ -35,6 +35,8 @@ pub struct Config {
     pub net: NetConfig,
     /// Where the proxy settings came from, for `config show`.
     pub proxy_source: String,
+    /// When to retry a provider call.
+    pub retry: crate::calls::RetryPolicy,
     /// How long to wait for a database lock held by another process.
     pub busy_timeout: Duration,
     /// Log filter (`warn`, `info`, `orchard=debug`, …); `None` means the default.
@@ -43,6 +45,27 @@ pub struct Config {
     pub master_key_file: Option<PathBuf>,
     /// Whether `orchard.toml` existed and was read.
     pub file_used: Option<PathBuf>,
+    /// Where `orchard provider detect` looks.
+    pub detect: DetectTargets,
+}
+
+/// The two addresses `orchard provider detect` probes. They are fixed; tests point them
+/// at their own servers with `ORCHARD_DETECT_OLLAMA` / `ORCHARD_DETECT_LMSTUDIO`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DetectTargets {
+    /// Ollama's default address.
+    pub ollama: SocketAddr,
+    /// LM Studio's default address.
+    pub lmstudio: SocketAddr,
+}
+
+impl Default for DetectTargets {
+    fn default() -> Self {
+        Self {
+            ollama: SocketAddr::from(([127, 0, 0, 1], 11434)),
+            lmstudio: SocketAddr::from(([127, 0, 0, 1], 1234)),
+        }
+    }
 }
 
 impl Config {
@@ -142,6 +165,9 @@ struct NetLayer {
     connect_timeout: Option<DurationValue>,
     first_byte_timeout: Option<DurationValue>,
     idle_timeout: Option<DurationValue>,
+    retries: Option<u32>,
+    retry_base: Option<DurationValue>,
+    max_retry_wait: Option<DurationValue>,
     proxy: Option<String>,
     no_proxy: Option<String>,
 }
@@ -281,10 +307,20 @@ pub fn load(flags: &Flags, env: &dyn Env) -> Result<Config, ConfigError> {
         bind = parse_bind(b).map_err(|m| flag_err("--bind", m))?;
     }
 
-    // timeouts
+    // timeouts and retries
     let mut net = NetConfig::default();
     let mut busy_timeout = Duration::from_secs(5);
-    let slots: [(&str, &str, Option<&DurationValue>, &mut Duration); 4] = [
+    let mut retry = crate::calls::RetryPolicy::default();
+    if let Some(n) = file.net.retries {
+        retry.retries = n;
+    }
+    if let Some(v) = env.var("ORCHARD_RETRIES") {
+        retry.retries = v
+            .trim()
+            .parse()
+            .map_err(|_| env_err("ORCHARD_RETRIES", format!("'{v}' is not a number")))?;
+    }
+    let slots: [(&str, &str, Option<&DurationValue>, &mut Duration); 6] = [
         (
             "net.connect_timeout",
             "ORCHARD_CONNECT_TIMEOUT",
@@ -308,6 +344,18 @@ pub fn load(flags: &Flags, env: &dyn Env) -> Result<Config, ConfigError> {
             "ORCHARD_BUSY_TIMEOUT",
             file.storage.busy_timeout.as_ref(),
             &mut busy_timeout,
+        ),
+        (
+            "net.retry_base",
+            "ORCHARD_RETRY_BASE",
+            file.net.retry_base.as_ref(),
+            &mut retry.base,
+        ),
+        (
+            "net.max_retry_wait",
+            "ORCHARD_MAX_RETRY_WAIT",
+            file.net.max_retry_wait.as_ref(),
+            &mut retry.max_wait,
         ),
     ];
     for (key, var, from_file, slot) in slots {
@@ -411,16 +459,33 @@ pub fn load(flags: &Flags, env: &dyn Env) -> Result<Config, ConfigError> {
         master_key_file = Some(PathBuf::from(p));
     }
 
+    let mut detect = DetectTargets::default();
+    for (var, slot) in [
+        ("ORCHARD_DETECT_OLLAMA", &mut detect.ollama),
+        ("ORCHARD_DETECT_LMSTUDIO", &mut detect.lmstudio),
+    ] {
+        if let Some(v) = env.var(var) {
+            let addr = parse_bind(&v).map_err(|m| env_err(var, m))?;
+            // Detection must never reach beyond this machine.
+            if !addr.ip().is_loopback() {
+                return Err(env_err(var, format!("'{v}' is not a loopback address")));
+            }
+            *slot = addr;
+        }
+    }
+
     Ok(Config {
         data_dir,
         data_dir_source,
         bind,
         net,
         proxy_source,
+        retry,
         busy_timeout,
         log,
         master_key_file,
         file_used,
+        detect,
     })
 }
 
@@ -491,6 +556,9 @@ pub fn show(cfg: &Config) -> String {
         quote(&secs(cfg.net.first_byte_timeout))
     );
     let _ = writeln!(out, "idle_timeout = {}", quote(&secs(cfg.net.idle_timeout)));
+    let _ = writeln!(out, "retries = {}", cfg.retry.retries);
+    let _ = writeln!(out, "retry_base = {}", quote(&secs(cfg.retry.base)));
+    let _ = writeln!(out, "max_retry_wait = {}", quote(&secs(cfg.retry.max_wait)));
     let _ = writeln!(out, "# proxy chosen by {}", cfg.proxy_source);
     match (&cfg.net.proxy.http, &cfg.net.proxy.https) {
         (Some(h), Some(s)) if h == s => {
@@ -608,6 +676,71 @@ mod tests {
         let c = load(&flags, &e).unwrap();
         assert_eq!(c.bind.port(), 9003);
         assert_eq!(c.log.as_deref(), Some("trace"));
+    }
+
+    #[test]
+    fn retry_limits_come_from_file_then_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let flags = Flags {
+            data_dir: Some(dir.path().to_path_buf()),
+            ..Flags::default()
+        };
+        assert_eq!(
+            load(&flags, &env(&[])).unwrap().retry,
+            crate::calls::RetryPolicy::default()
+        );
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            "[net]\nretries = 5\nretry_base = \"100ms\"\nmax_retry_wait = \"1m\"\n",
+        )
+        .unwrap();
+        let c = load(&flags, &env(&[])).unwrap();
+        assert_eq!(
+            (c.retry.retries, c.retry.base, c.retry.max_wait),
+            (5, Duration::from_millis(100), Duration::from_secs(60))
+        );
+        let shown = show(&c);
+        assert!(
+            shown.contains("retries = 5") && shown.contains("max_retry_wait = \"1m\""),
+            "{shown}"
+        );
+        let c = load(
+            &flags,
+            &env(&[
+                ("ORCHARD_RETRIES", "0"),
+                ("ORCHARD_RETRY_BASE", "2s"),
+                ("ORCHARD_MAX_RETRY_WAIT", "5s"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            (c.retry.retries, c.retry.base, c.retry.max_wait),
+            (0, Duration::from_secs(2), Duration::from_secs(5))
+        );
+        let err = load(&flags, &env(&[("ORCHARD_RETRIES", "many")])).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("ORCHARD_RETRIES: 'many' is not a number"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn detection_can_only_be_pointed_at_this_machine() {
+        let dir = tempfile::tempdir().unwrap();
+        let flags = Flags {
+            data_dir: Some(dir.path().to_path_buf()),
+            ..Flags::default()
+        };
+        let c = load(&flags, &env(&[("ORCHARD_DETECT_OLLAMA", "127.0.0.1:4000")])).unwrap();
+        assert_eq!(c.detect.ollama.port(), 4000);
+        assert_eq!(c.detect.lmstudio, DetectTargets::default().lmstudio);
+        let err = load(
+            &flags,
+            &env(&[("ORCHARD_DETECT_LMSTUDIO", "192.168.1.5:1234")]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("not a loopback address"), "{err}");
     }
 
     #[test]

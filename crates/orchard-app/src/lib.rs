@@ -7,6 +7,8 @@
 //! no user id from callers, because in the local studio the user is the one local person
 //! (hosted mode will construct per-request scopes instead).
 
+pub mod attachments;
+mod calls;
 pub mod chat;
 pub mod config;
 mod error;
@@ -19,12 +21,14 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use orchard_core::UserId;
+use orchard_core::capabilities::CapabilityRules;
 use orchard_core::catalogue::Catalogue;
 use orchard_net::HttpClient;
 use orchard_privacy::vault::Vault;
 use orchard_store::Store;
 use orchard_store::sqlite::{SqliteStore, StoreOptions};
 
+pub use calls::RetryPolicy;
 pub use config::Config;
 pub use error::AppError;
 pub use lease::WriterLease;
@@ -39,6 +43,7 @@ pub struct App {
     http: Arc<OnceLock<Result<HttpClient, String>>>,
     ledger: LedgerWriter,
     catalogue: Catalogue,
+    rules: CapabilityRules,
     user: UserId,
     lease: WriterLease,
     recovered: u64,
@@ -57,6 +62,7 @@ impl App {
     pub async fn open(config: Config) -> Result<App, AppError> {
         prepare_data_dir(&config.data_dir)?;
         let catalogue = load_catalogue(&config.data_dir)?;
+        let rules = load_rules(&config.data_dir)?;
         let lease = WriterLease::acquire(&config.data_dir)?;
         let sqlite = SqliteStore::open(
             config.database_path(),
@@ -92,6 +98,7 @@ impl App {
             http,
             ledger,
             catalogue,
+            rules,
             user,
             lease,
             recovered,
@@ -118,6 +125,11 @@ impl App {
     /// The provider catalogue (built-in plus the person's overrides).
     pub fn catalogue(&self) -> &Catalogue {
         &self.catalogue
+    }
+
+    /// The model capability rules (built-in plus the person's `models.toml`).
+    pub fn rules(&self) -> &CapabilityRules {
+        &self.rules
     }
 
     /// The person this process acts for.
@@ -184,6 +196,21 @@ fn prepare_data_dir(dir: &Path) -> Result<(), AppError> {
     std::fs::write(&probe, b"").map_err(|e| lease::not_writable(dir, &e))?;
     let _ = std::fs::remove_file(probe);
     Ok(())
+}
+
+/// The built-in capability rules followed by those in `models.toml` of `dir`, if any.
+pub fn load_rules(dir: &Path) -> Result<CapabilityRules, AppError> {
+    let path = dir.join("models.toml");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => CapabilityRules::builtin()
+            .with_overrides(&text)
+            .map_err(|e| AppError::new("config_invalid", format!("{}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(CapabilityRules::builtin()),
+        Err(e) => Err(AppError::new(
+            "config_invalid",
+            format!("cannot read {}: {e}", path.display()),
+        )),
+    }
 }
 
 /// The built-in catalogue with the overrides in `catalogue.toml` of `dir`, if any.

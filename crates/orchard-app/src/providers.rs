@@ -1,11 +1,13 @@
 //! Providers: add (from the catalogue or custom), list, remove, keys, models.
 
 use orchard_core::KeyId;
-use orchard_core::base_url::resolve_api_base;
+use orchard_core::base_url::resolve_for;
+use orchard_core::capabilities::{Capabilities, CapabilityOverride};
 use orchard_core::catalogue::CatalogueEntry;
+use orchard_core::egress::Purpose;
 use orchard_core::provider::{KeyInfo, KeyStatus, Model, Protocol, Provider, Quirks};
 use orchard_core::secret::ApiKey;
-use orchard_llm::{ProviderEndpoint, connect};
+use orchard_llm::connect;
 use orchard_privacy::vault::KeyOwner;
 use orchard_store::{NewModel, NewProvider};
 
@@ -72,11 +74,11 @@ impl App {
                     format!("'{name}' is not in the catalogue, so it needs a base URL"),
                 )
             })?;
-        resolve_api_base(&base_url).map_err(|e| AppError::invalid(e.to_string()))?;
         let protocol = input
             .protocol
             .or_else(|| entry.as_ref().map(|e| e.protocol))
             .unwrap_or(Protocol::OpenAi);
+        resolve_for(protocol, &base_url).map_err(|e| AppError::invalid(e.to_string()))?;
         let provider = self
             .store()
             .create_provider(
@@ -205,18 +207,16 @@ impl App {
         }
     }
 
-    /// Asks the provider for its models and remembers them.
+    /// Asks the provider for its models (with its keys' failover) and remembers them.
     pub async fn fetch_models(&self, name: &str) -> Result<Vec<Model>, AppError> {
         let p = self.provider_named(name).await?;
-        let (endpoint, key) = self.endpoint_for(&p).await?;
-        let models = match connect(endpoint, self.http()?.clone()).models().await {
-            Ok(m) => m,
-            Err(e) => {
-                self.note_key_result(key, Some(&e)).await;
-                return Err(e.into());
-            }
-        };
-        self.note_key_result(key, None).await;
+        let http = self.http()?.clone();
+        let models = self
+            .call_provider(&p, |ep| {
+                let http = http.clone();
+                async move { connect(ep, http).models().await }
+            })
+            .await?;
         let new: Vec<NewModel> = models
             .into_iter()
             .map(|m| NewModel {
@@ -229,74 +229,161 @@ impl App {
         Ok(self.store().models(self.user(), p.id).await?)
     }
 
-    /// How to reach `p`, with its first usable key decrypted.
-    pub(crate) async fn endpoint_for(
-        &self,
-        p: &Provider,
-    ) -> Result<(ProviderEndpoint, Option<KeyId>), AppError> {
-        let base_url = resolve_api_base(&p.base_url)
-            .map_err(|e| AppError::invalid(format!("provider {}: {e}", p.name)))?;
+    /// Tries every key of a provider with the smallest request there is (its model list,
+    /// which costs no tokens) and records what each answer says about its key.
+    pub async fn check_keys(&self, name: &str) -> Result<Vec<KeyCheck>, AppError> {
+        let p = self.provider_named(name).await?;
+        let http = self.http()?.clone();
         let keys = self.store().keys(self.user(), p.id).await?;
-        // Prefer a key not known to be rejected; if all were, try the first again (the
-        // provider may have fixed the account since).
-        let chosen = keys
-            .iter()
-            .find(|k| k.info.status != KeyStatus::Invalid)
-            .or(keys.first());
-        let (key, key_id) = match chosen {
-            Some(k) => {
-                let owner = KeyOwner {
-                    user: self.user(),
-                    provider: p.id,
-                };
-                (Some(self.vault().open(&k.sealed, owner)?), Some(k.info.id))
-            }
-            None => {
-                let needs = p
-                    .catalogue_id
-                    .as_deref()
-                    .and_then(|id| self.catalogue().get(id))
-                    .is_some_and(|e| e.key_required);
-                if needs {
-                    return Err(AppError::new(
-                        "missing_key",
-                        format!("{} needs an API key and none is stored", p.name),
-                    )
-                    .about(&p.name));
-                }
-                (None, None)
-            }
+        if keys.is_empty() {
+            let result = connect(self.endpoint(&p, None)?, http).models().await;
+            return Ok(vec![KeyCheck {
+                mask: None,
+                result: result.map(|m| m.len()).map_err(|e| e.to_string()),
+            }]);
+        }
+        let owner = KeyOwner {
+            user: self.user(),
+            provider: p.id,
         };
-        Ok((
-            ProviderEndpoint {
-                name: p.name.clone(),
-                protocol: p.protocol,
-                base_url,
-                key,
-                quirks: p.quirks.clone(),
-            },
-            key_id,
-        ))
+        let mut out = Vec::new();
+        for k in keys {
+            let key = self.vault().open(&k.sealed, owner)?;
+            let result = connect(self.endpoint(&p, Some(key))?, http.clone())
+                .models()
+                .await;
+            let status = match &result {
+                Ok(_) => Some((KeyStatus::Ok, None)),
+                Err(e) if e.is_key_problem() => Some((KeyStatus::Invalid, Some(e.to_string()))),
+                Err(_) => None,
+            };
+            if let Some((status, reason)) = status {
+                self.store()
+                    .set_key_status(self.user(), k.info.id, status, reason.as_deref())
+                    .await?;
+            }
+            out.push(KeyCheck {
+                mask: Some(k.info.mask),
+                result: result.map(|m| m.len()).map_err(|e| e.to_string()),
+            });
+        }
+        Ok(out)
     }
 
-    /// Records what a request said about the key it used.
-    pub(crate) async fn note_key_result(
+    /// What `model_id` of `p` can do: the capability rules, then the person's settings.
+    pub async fn capabilities(
         &self,
-        key: Option<KeyId>,
-        err: Option<&orchard_llm::ProviderError>,
-    ) {
-        let Some(key) = key else { return };
-        let (status, reason) = match err {
-            None => (KeyStatus::Ok, None),
-            Some(e) if e.is_key_problem() => (KeyStatus::Invalid, Some(e.to_string())),
-            Some(_) => return,
-        };
-        if let Err(e) = self
+        p: &Provider,
+        model_id: &str,
+    ) -> Result<Capabilities, AppError> {
+        let mut caps = self.rules().for_model(model_id);
+        if let Some(m) = self
             .store()
-            .set_key_status(self.user(), key, status, reason.as_deref())
-            .await
+            .models(self.user(), p.id)
+            .await?
+            .into_iter()
+            .find(|m| m.model_id == model_id)
         {
-            tracing::warn!(error = %e, "could not record the key's status");
+            m.capabilities.apply(&mut caps);
         }
+        Ok(caps)
     }
+
+    /// Sets capabilities of one model (fields left unset keep their value) and returns
+    /// what it can do now.
+    pub async fn set_capabilities(
+        &self,
+        name: &str,
+        model_id: &str,
+        set: &CapabilityOverride,
+    ) -> Result<Capabilities, AppError> {
+        let p = self.provider_named(name).await?;
+        let mut stored = self
+            .store()
+            .models(self.user(), p.id)
+            .await?
+            .into_iter()
+            .find(|m| m.model_id == model_id)
+            .map(|m| m.capabilities)
+            .unwrap_or_default();
+        stored.merge(set);
+        self.store()
+            .set_model_capabilities(self.user(), p.id, model_id, &stored)
+            .await?;
+        self.capabilities(&p, model_id).await
+    }
+
+    /// Looks for local model servers at exactly two addresses: Ollama's
+    /// (`127.0.0.1:11434`) and LM Studio's (`127.0.0.1:1234`). Nothing else is probed.
+    pub async fn detect_local(&self) -> Result<Vec<Detected>, AppError> {
+        let http = self.http()?;
+        let mut found = Vec::new();
+        for (kind, addr, path, list) in [
+            ("ollama", self.config().detect.ollama, "api/tags", "models"),
+            (
+                "lmstudio",
+                self.config().detect.lmstudio,
+                "v1/models",
+                "data",
+            ),
+        ] {
+            let base = format!("http://{addr}");
+            let Ok(url) = orchard_net::Url::parse(&format!("{base}/{path}")) else {
+                continue;
+            };
+            let Ok(resp) = http
+                .request(orchard_net::Method::GET, url, Purpose::detect(kind))
+                .send()
+                .await
+            else {
+                continue;
+            };
+            if !resp.status().is_success() {
+                continue;
+            }
+            let Ok(body) = resp.bytes(4 * 1024 * 1024).await else {
+                continue;
+            };
+            let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) else {
+                continue;
+            };
+            let models: Vec<String> = v[list]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|m| {
+                    m.get("name")
+                        .or_else(|| m.get("id"))
+                        .and_then(|n| n.as_str())
+                        .map(str::to_owned)
+                })
+                .collect();
+            found.push(Detected {
+                kind,
+                base_url: base,
+                models,
+            });
+        }
+        Ok(found)
+    }
+}
+
+/// The result of trying one key.
+#[derive(Debug, Clone)]
+pub struct KeyCheck {
+    /// The key's mask (`None` for a provider without keys).
+    pub mask: Option<String>,
+    /// How many models it can see, or why it failed.
+    pub result: Result<usize, String>,
+}
+
+/// A local model server that answered.
+#[derive(Debug, Clone)]
+pub struct Detected {
+    /// `ollama` or `lmstudio` (their catalogue ids).
+    pub kind: &'static str,
+    /// Where it answered.
+    pub base_url: String,
+    /// The models it offers.
+    pub models: Vec<String>,
 }

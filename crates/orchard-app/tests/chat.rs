@@ -49,6 +49,8 @@ fn ask(topic: TopicChoice, text: &str) -> ChatInput {
         system: None,
         text: text.into(),
         stream: true,
+        images: Vec::new(),
+        thinking_budget: None,
     }
 }
 

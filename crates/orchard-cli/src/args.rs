@@ -71,6 +71,14 @@ pub struct ChatArgs {
     /// Ask for the whole answer at once instead of streaming it.
     #[arg(long)]
     pub no_stream: bool,
+    /// Attach an image (PNG, JPEG, GIF or WebP); repeat for several. Refused for
+    /// models that do not accept images.
+    #[arg(long = "image", value_name = "PATH")]
+    pub images: Vec<PathBuf>,
+    /// Let the model think with this many tokens (Anthropic extended thinking, Gemini's
+    /// thinking budget, reasoning effort on OpenAI's Responses API, Ollama's `think`).
+    #[arg(long = "think", value_name = "TOKENS")]
+    pub think: Option<u32>,
     /// The message (words are joined with spaces); read from stdin when omitted.
     #[arg(value_name = "MESSAGE")]
     pub message: Vec<String>,
@@ -118,8 +126,60 @@ pub enum ProviderCommand {
     /// Manage a provider's keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Try each key with the smallest request (the model list) and say, per key, OK or why not.
+    Check {
+        /// Provider name.
+        name: String,
+    },
+    /// Look for Ollama (127.0.0.1:11434) and LM Studio (127.0.0.1:1234) on this machine.
+    Detect,
+    /// Show or set what a model can do (over the built-in rules).
+    Model(ModelArgs),
     /// List the built-in provider catalogue.
     Catalogue,
+}
+
+/// `orchard provider model`.
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    /// Provider name.
+    pub name: String,
+    /// The model id.
+    pub model: String,
+    /// Accepts images.
+    #[arg(long, value_name = "on|off")]
+    pub vision: Option<Switch>,
+    /// Produces reasoning.
+    #[arg(long, value_name = "on|off")]
+    pub reasoning: Option<Switch>,
+    /// Calls tools.
+    #[arg(long, value_name = "on|off")]
+    pub tools: Option<Switch>,
+    /// Is an embedding model.
+    #[arg(long, value_name = "on|off")]
+    pub embedding: Option<Switch>,
+    /// Is a rerank model.
+    #[arg(long, value_name = "on|off")]
+    pub rerank: Option<Switch>,
+    /// Context window in tokens.
+    #[arg(long, value_name = "TOKENS")]
+    pub context: Option<u32>,
+}
+
+/// `on` or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    /// Yes.
+    On,
+    /// No.
+    Off,
+}
+
+impl Switch {
+    /// As a boolean.
+    pub fn on(self) -> bool {
+        self == Switch::On
+    }
 }
 
 /// `orchard provider key …`.

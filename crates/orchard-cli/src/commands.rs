@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
+use orchard_app::attachments::ImageInput;
 use orchard_app::chat::{ChatInput, ReplyObserver, TopicChoice};
 use orchard_app::config::{self, Config};
 use orchard_app::providers::AddProvider;
@@ -15,7 +16,7 @@ use orchard_core::model_ref::ModelRef;
 use orchard_core::provider::Protocol;
 use tokio_util::sync::CancellationToken;
 
-use crate::args::{ChatArgs, Command, ConfigCommand, KeyCommand, ProviderCommand};
+use crate::args::{ChatArgs, Command, ConfigCommand, KeyCommand, ModelArgs, ProviderCommand};
 use crate::{keys, output};
 
 /// Runs a command to its exit code.
@@ -186,8 +187,86 @@ async fn provider(app: &App, cmd: ProviderCommand) -> Result<ExitCode, AppError>
             println!("removed key {mask} of {name}");
             Ok(ExitCode::SUCCESS)
         }
+        ProviderCommand::Check { name } => {
+            let mut all_ok = true;
+            for check in app.check_keys(&name).await? {
+                let who = check.mask.as_deref().unwrap_or("(no key)");
+                match check.result {
+                    Ok(n) => println!("{who}  OK ({n} models)"),
+                    Err(reason) => {
+                        all_ok = false;
+                        println!("{who}  {reason}");
+                    }
+                }
+            }
+            Ok(if all_ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        ProviderCommand::Detect => {
+            let found = app.detect_local().await?;
+            if found.is_empty() {
+                println!(
+                    "no local model server found (looked at Ollama on 127.0.0.1:11434 and LM Studio on 127.0.0.1:1234)"
+                );
+            }
+            for d in found {
+                let known = app
+                    .store()
+                    .provider_by_name(app.user(), d.kind)
+                    .await?
+                    .is_some();
+                println!(
+                    "found {} at {} with {} model(s){}",
+                    d.kind,
+                    d.base_url,
+                    d.models.len(),
+                    if known { " (already added)" } else { "" }
+                );
+                if !known {
+                    println!(
+                        "  add it with: orchard provider add {} --base-url {}",
+                        d.kind, d.base_url
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ProviderCommand::Model(args) => model_caps(app, args).await,
         ProviderCommand::Catalogue => unreachable!("handled in run"),
     }
+}
+
+async fn model_caps(app: &App, a: ModelArgs) -> Result<ExitCode, AppError> {
+    let set = orchard_core::capabilities::CapabilityOverride {
+        vision: a.vision.map(|s| s.on()),
+        reasoning: a.reasoning.map(|s| s.on()),
+        tools: a.tools.map(|s| s.on()),
+        embedding: a.embedding.map(|s| s.on()),
+        rerank: a.rerank.map(|s| s.on()),
+        context: a.context,
+    };
+    let caps = if set == orchard_core::capabilities::CapabilityOverride::default() {
+        let p = app.provider_named(&a.name).await?;
+        app.capabilities(&p, &a.model).await?
+    } else {
+        app.set_capabilities(&a.name, &a.model, &set).await?
+    };
+    let yes = |b: bool| if b { "yes" } else { "no" };
+    println!("{}:{}", a.name, a.model);
+    println!("  vision     {}", yes(caps.vision));
+    println!("  reasoning  {}", yes(caps.reasoning));
+    println!("  tools      {}", yes(caps.tools));
+    println!("  embedding  {}", yes(caps.embedding));
+    println!("  rerank     {}", yes(caps.rerank));
+    println!(
+        "  context    {}",
+        caps.context
+            .map_or("unknown".to_owned(), |c| format!("{c} tokens"))
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn parse_topic(app: &App, s: &str) -> Result<TopicId, AppError> {
@@ -272,6 +351,15 @@ async fn chat(app: &App, args: ChatArgs) -> Result<ExitCode, AppError> {
         Some(t) => TopicChoice::Continue(parse_topic(app, t).await?),
         None => TopicChoice::New,
     };
+    let mut images = Vec::new();
+    for path in &args.images {
+        let data = std::fs::read(path)
+            .map_err(|e| AppError::invalid(format!("cannot read {}: {e}", path.display())))?;
+        images.push(ImageInput {
+            name: path.display().to_string(),
+            data,
+        });
+    }
 
     let cancel = CancellationToken::new();
     let signal = Arc::new(AtomicU8::new(0));
@@ -298,6 +386,8 @@ async fn chat(app: &App, args: ChatArgs) -> Result<ExitCode, AppError> {
                 system: args.system,
                 text,
                 stream: !args.no_stream,
+                images,
+                thinking_budget: args.think,
             },
             &mut printer,
             &cancel,
@@ -311,6 +401,15 @@ async fn chat(app: &App, args: ChatArgs) -> Result<ExitCode, AppError> {
     let saved = format!("the conversation is saved as topic {}", outcome.topic);
     match outcome.status {
         MessageStatus::Done => {
+            match outcome.finish.as_deref() {
+                Some("safety") => {
+                    eprintln!("orchard: the provider stopped the answer for safety reasons")
+                }
+                Some("length") => {
+                    eprintln!("orchard: the answer was cut at the output token limit")
+                }
+                _ => {}
+            }
             if std::io::stderr().is_terminal() {
                 let tokens = match (outcome.usage.input_tokens, outcome.usage.output_tokens) {
                     (Some(i), Some(o)) => format!(" · {i}→{o} tokens"),

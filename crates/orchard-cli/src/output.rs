@@ -51,10 +51,15 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 
 /// `2026-11-23 15:50` in the machine's time zone.
 pub fn local_time(ts: Timestamp) -> String {
+    local_format(ts, "%Y-%m-%d %H:%M")
+}
+
+/// `ts` in the local time zone, written with `fmt` (strftime).
+fn local_format(ts: Timestamp, fmt: &str) -> String {
     jiff::Timestamp::from_millisecond(ts.as_millis())
         .map(|t| {
             t.to_zoned(jiff::tz::TimeZone::system())
-                .strftime("%Y-%m-%d %H:%M")
+                .strftime(fmt)
                 .to_string()
         })
         .unwrap_or_else(|_| "?".to_owned())
@@ -90,10 +95,20 @@ pub fn providers(list: &[ProviderView]) -> String {
             } else {
                 v.keys
                     .iter()
-                    .map(|k| match k.status {
-                        KeyStatus::Invalid => format!("{} (rejected)", k.mask),
-                        KeyStatus::Ok => format!("{} (ok)", k.mask),
-                        KeyStatus::Unknown => k.mask.clone(),
+                    .map(|k| {
+                        let resting = k.rest_until.filter(|t| *t > Timestamp::now());
+                        match (k.status, resting) {
+                            (KeyStatus::Invalid, _) => format!("{} (rejected)", k.mask),
+                            (_, Some(until)) => {
+                                format!(
+                                    "{} (resting until {})",
+                                    k.mask,
+                                    local_format(until, "%H:%M:%S")
+                                )
+                            }
+                            (KeyStatus::Ok, None) => format!("{} (ok)", k.mask),
+                            (KeyStatus::Unknown, None) => k.mask.clone(),
+                        }
                     })
                     .collect::<Vec<_>>()
                     .join(", ")

@@ -132,7 +132,9 @@ async fn a_missing_key_is_refused_before_anything_is_sent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limits_context_limits_and_server_errors_are_explained() {
-    let sb = Sandbox::new();
+    let mut sb = Sandbox::new();
+    // Without retries, to see each error as the person would after retries run out.
+    sb.env("ORCHARD_RETRIES", "0");
     let fake = FakeProvider::start().await;
     sb.add_fake(&fake, "fake", None).await;
     fake.push(ErrorReply::rate_limited(20));
@@ -471,5 +473,103 @@ async fn a_redirecting_provider_is_not_followed() {
     assert!(
         elsewhere.requests().is_empty(),
         "the conversation must not follow the redirect"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_errors_and_cut_streams_before_the_answer_are_retried() {
+    let mut sb = Sandbox::new();
+    sb.env("ORCHARD_RETRY_BASE", "10ms");
+    let fake = FakeProvider::start().await;
+    sb.add_fake(&fake, "fake", None).await;
+    fake.push(ErrorReply::server_error(503));
+    fake.push(orchard_testkit::Answer::text(&["never seen"]).cut_after(0));
+    // The third attempt is answered (an echo).
+    let out = sb.run(&["chat", "-m", "fake:fake-small", "hi"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "echo: hi\n",
+        "no text from the failed attempts"
+    );
+    assert_eq!(fake.requests().len(), 3);
+    // Each attempt is its own row in the egress ledger.
+    let mut db = sb.db().await;
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM egress_log WHERE purpose = 'chat:fake'")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(n, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_after_text_reached_the_person_is_not_retried() {
+    let sb = Sandbox::new();
+    let fake = FakeProvider::start().await;
+    sb.add_fake(&fake, "fake", None).await;
+    fake.push(orchard_testkit::Answer::text(&["shown ", "then cut"]).cut_after(1));
+    let out = sb.run(&["chat", "-m", "fake:fake-small", "hi"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stdout(&out),
+        "shown \n",
+        "a retry would have printed text twice"
+    );
+    assert_eq!(fake.requests().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_rate_limit_is_waited_out_and_a_long_one_is_not() {
+    let mut sb = Sandbox::new();
+    let fake = FakeProvider::start().await;
+    sb.add_fake(&fake, "fake", None).await;
+    fake.push(ErrorReply::rate_limited(1));
+    let started = std::time::Instant::now();
+    let out = sb.run(&["chat", "-m", "fake:fake-small", "hi"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(1),
+        "Retry-After was honoured"
+    );
+    assert_eq!(fake.requests().len(), 2);
+
+    sb.env("ORCHARD_MAX_RETRY_WAIT", "2s");
+    fake.push(ErrorReply::rate_limited(600));
+    let err = fails(&sb, &["chat", "-m", "fake:fake-small", "hi"]).await;
+    assert!(
+        err.contains("fake is limiting requests (429); it asks to wait 600 s"),
+        "{err}"
+    );
+    assert_eq!(
+        fake.requests().len(),
+        3,
+        "a 10-minute wait is not waited for"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_stream_event_names_the_provider_and_keeps_the_partial_reply() {
+    let sb = Sandbox::new();
+    let fake = FakeProvider::start().await;
+    sb.add_fake(&fake, "fake", None).await;
+    let broken = "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"fake-small\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"the first half \"},\"finish_reason\":null}]}\n\ndata: {\"choices\":[{\"delta\":{\"content\":\"oops\n\n";
+    fake.push(ErrorReply {
+        content_type: "text/event-stream".into(),
+        ..ErrorReply::custom(200, broken)
+    });
+    let out = sb.run(&["chat", "-m", "fake:fake-small", "hi"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stdout(&out), "the first half \n");
+    let err = stderr(&out);
+    assert!(
+        err.contains("fake") && err.contains("a stream event is not valid JSON"),
+        "{err}"
+    );
+    assert_eq!(fake.requests().len(), 1, "text had arrived: no retry");
+    let show = sb.ok(&["show", "1"]).await;
+    assert!(show.contains("the first half"), "{show}");
+    assert!(
+        show.contains("[error: ") && show.contains("not valid JSON"),
+        "{show}"
     );
 }

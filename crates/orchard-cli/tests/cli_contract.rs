@@ -132,10 +132,11 @@ async fn the_model_flag_splits_at_the_first_colon() {
     let sb = Sandbox::new();
     let fake = FakeProvider::start().await;
     fake.set_models(&["llama3:8b", "anthropic/claude-3.5-sonnet"]);
-    sb.add_fake(&fake, "ollama", None).await;
-    sb.ok(&["chat", "-m", "ollama:llama3:8b", "hi"]).await;
+    // Not named "ollama": that is a catalogue id, which would bring Ollama's own protocol.
+    sb.add_fake(&fake, "local", None).await;
+    sb.ok(&["chat", "-m", "local:llama3:8b", "hi"]).await;
     assert_eq!(fake.requests().pop().unwrap().json()["model"], "llama3:8b");
-    sb.ok(&["chat", "-m", "ollama:anthropic/claude-3.5-sonnet", "hi"])
+    sb.ok(&["chat", "-m", "local:anthropic/claude-3.5-sonnet", "hi"])
         .await;
     assert_eq!(
         fake.requests().pop().unwrap().json()["model"],

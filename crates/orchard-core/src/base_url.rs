@@ -8,8 +8,13 @@
 //! * a trailing `#` means "use exactly this", for gateways with unusual paths.
 //!
 //! Endpoint paths (`chat/completions`, `models`) are then appended to the result.
+//!
+//! That is the rule for OpenAI-style APIs; [`resolve_for`] applies each protocol's own
+//! version segment (Gemini's `v1beta`), or none (Ollama, Azure).
 
 use url::Url;
+
+use crate::provider::Protocol;
 
 /// Why a base URL was refused. Messages never echo userinfo (it could hold a password).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,6 +42,25 @@ pub enum BaseUrlError {
 /// Validates `raw` and applies the rule in the module docs. The result has no trailing
 /// slash.
 pub fn resolve_api_base(raw: &str) -> Result<Url, BaseUrlError> {
+    resolve_with(raw, Some("v1"))
+}
+
+/// [`resolve_api_base`] with `protocol`'s version segment.
+pub fn resolve_for(protocol: Protocol, raw: &str) -> Result<Url, BaseUrlError> {
+    let mut url = resolve_with(raw, protocol.version_segment())?;
+    if protocol == Protocol::Azure {
+        // People paste the resource URL with or without Azure's /openai prefix.
+        let path = url
+            .path()
+            .trim_end_matches('/')
+            .trim_end_matches("/openai")
+            .to_owned();
+        url.set_path(&path);
+    }
+    Ok(url)
+}
+
+fn resolve_with(raw: &str, version: Option<&str>) -> Result<Url, BaseUrlError> {
     let raw = raw.trim();
     let (raw, verbatim) = match raw.strip_suffix('#') {
         Some(rest) => (rest, true),
@@ -59,10 +83,9 @@ pub fn resolve_api_base(raw: &str) -> Result<Url, BaseUrlError> {
     url.set_fragment(None);
     let trimmed = url.path().trim_end_matches('/').to_owned();
     let last = trimmed.rsplit('/').next().unwrap_or("");
-    let path = if verbatim || is_version_segment(last) {
-        trimmed
-    } else {
-        format!("{trimmed}/v1")
+    let path = match version {
+        Some(v) if !verbatim && !is_version_segment(last) => format!("{trimmed}/{v}"),
+        _ => trimmed,
     };
     url.set_path(&path);
     Ok(url)
@@ -184,6 +207,41 @@ mod tests {
         assert!(!r("http://localhost:11434"));
         assert!(!r("http://[::1]:8080"));
         assert!(!r("https://api.example.com"));
+    }
+
+    #[test]
+    fn each_protocol_gets_its_own_version_segment() {
+        let r = |p, s: &str| resolve_for(p, s).unwrap().to_string();
+        assert_eq!(
+            r(Protocol::Anthropic, "https://api.anthropic.com"),
+            "https://api.anthropic.com/v1"
+        );
+        assert_eq!(
+            r(
+                Protocol::Gemini,
+                "https://generativelanguage.googleapis.com"
+            ),
+            "https://generativelanguage.googleapis.com/v1beta"
+        );
+        assert_eq!(
+            r(Protocol::Gemini, "https://gw.example/v1"),
+            "https://gw.example/v1"
+        );
+        assert_eq!(
+            r(Protocol::Ollama, "http://127.0.0.1:11434/"),
+            "http://127.0.0.1:11434/"
+        );
+        assert_eq!(
+            r(Protocol::Azure, "https://res.openai.azure.com/openai/"),
+            "https://res.openai.azure.com/"
+        );
+        assert_eq!(
+            r(
+                Protocol::Azure,
+                "https://res.openai.azure.com?api-version=2024-10-21"
+            ),
+            "https://res.openai.azure.com/?api-version=2024-10-21"
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::base_url::resolve_api_base;
+use crate::base_url::resolve_for;
 use crate::provider::{Protocol, Quirks};
 
 const BUILTIN: &str = include_str!("../catalogue.toml");
@@ -130,7 +130,7 @@ impl Catalogue {
         }
         for e in &self.entries {
             if !e.base_url.is_empty() {
-                resolve_api_base(&e.base_url).map_err(|err| CatalogueError::BadUrl {
+                resolve_for(e.protocol, &e.base_url).map_err(|err| CatalogueError::BadUrl {
                     id: e.id.clone(),
                     reason: err.to_string(),
                 })?;
@@ -203,12 +203,44 @@ mod tests {
         for id in REQUIRED {
             assert!(c.get(id).is_some(), "missing {id}");
         }
+        assert!(c.entries().len() >= 30, "{} presets", c.entries().len());
+    }
+
+    #[test]
+    fn every_protocol_has_a_preset_and_each_base_url_resolves_for_its_protocol() {
+        let c = Catalogue::builtin();
+        for p in Protocol::ALL {
+            assert!(
+                c.entries().iter().any(|e| e.protocol == *p),
+                "no preset speaks {p}"
+            );
+        }
+        for e in c.entries().iter().filter(|e| !e.base_url.is_empty()) {
+            resolve_for(e.protocol, &e.base_url).unwrap_or_else(|err| panic!("{}: {err}", e.id));
+        }
+        let r = |id: &str| {
+            let e = c.get(id).unwrap();
+            resolve_for(e.protocol, &e.base_url).unwrap().to_string()
+        };
+        assert_eq!(r("perplexity"), "https://api.perplexity.ai/");
+        assert_eq!(r("github"), "https://models.github.ai/inference");
+        assert_eq!(
+            r("gemini"),
+            "https://generativelanguage.googleapis.com/v1beta"
+        );
+        assert_eq!(r("anthropic"), "https://api.anthropic.com/v1");
     }
 
     #[test]
     fn p_l5_every_hosted_provider_links_its_privacy_policy() {
         for e in Catalogue::builtin().entries() {
             if e.id == "custom" {
+                continue;
+            }
+            if e.base_url.is_empty() {
+                // Azure: the person's own resource URL.
+                assert_eq!(e.id, "azure");
+                assert!(e.privacy_url.starts_with("https://"));
                 continue;
             }
             assert!(

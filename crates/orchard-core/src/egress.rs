@@ -24,6 +24,16 @@ impl Purpose {
         Self(format!("chat:{provider}"))
     }
 
+    /// An embeddings request to the named provider.
+    pub fn embeddings(provider: &str) -> Self {
+        Self(format!("embeddings:{provider}"))
+    }
+
+    /// A probe for a local model server (`orchard provider detect`).
+    pub fn detect(what: &str) -> Self {
+        Self(format!("detect:{what}"))
+    }
+
     /// A model-list request to the named provider.
     pub fn models(provider: &str) -> Self {
         Self(format!("models:{provider}"))

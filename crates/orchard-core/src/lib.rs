@@ -8,6 +8,7 @@
 mod macros;
 
 pub mod base_url;
+pub mod capabilities;
 pub mod catalogue;
 pub mod egress;
 pub mod ids;

@@ -15,16 +15,54 @@ pub enum Protocol {
     /// providers compatible with it.
     #[serde(rename = "openai")]
     OpenAi,
+    /// OpenAI's Responses API (`POST {base}/responses`), with reasoning summaries.
+    #[serde(rename = "openai-responses")]
+    OpenAiResponses,
+    /// Anthropic Messages (`POST {base}/messages`).
+    #[serde(rename = "anthropic")]
+    Anthropic,
+    /// Google Gemini (`generateContent`, `streamGenerateContent`).
+    #[serde(rename = "gemini")]
+    Gemini,
+    /// Ollama's native API (`/api/chat`, NDJSON streams).
+    #[serde(rename = "ollama")]
+    Ollama,
+    /// Azure OpenAI (deployment URLs, `api-version`, `api-key` header).
+    #[serde(rename = "azure")]
+    Azure,
 }
 
 impl Protocol {
     /// Every protocol this build implements.
-    pub const ALL: &'static [Protocol] = &[Protocol::OpenAi];
+    pub const ALL: &'static [Protocol] = &[
+        Protocol::OpenAi,
+        Protocol::OpenAiResponses,
+        Protocol::Anthropic,
+        Protocol::Gemini,
+        Protocol::Ollama,
+        Protocol::Azure,
+    ];
 
     /// The name used in config, the CLI and the database.
     pub const fn as_str(self) -> &'static str {
         match self {
             Protocol::OpenAi => "openai",
+            Protocol::OpenAiResponses => "openai-responses",
+            Protocol::Anthropic => "anthropic",
+            Protocol::Gemini => "gemini",
+            Protocol::Ollama => "ollama",
+            Protocol::Azure => "azure",
+        }
+    }
+
+    /// The API version segment appended to a base URL that has none, if the protocol
+    /// puts one there (`/v1`, Gemini's `/v1beta`); Ollama and Azure paths start at the
+    /// host.
+    pub const fn version_segment(self) -> Option<&'static str> {
+        match self {
+            Protocol::OpenAi | Protocol::OpenAiResponses | Protocol::Anthropic => Some("v1"),
+            Protocol::Gemini => Some("v1beta"),
+            Protocol::Ollama | Protocol::Azure => None,
         }
     }
 }
@@ -135,6 +173,10 @@ pub struct KeyInfo {
     pub status: KeyStatus,
     /// The provider's reason when it was rejected (already scrubbed of the key).
     pub status_reason: Option<String>,
+    /// Rate-limited until then (the provider's Retry-After); not used before.
+    pub rest_until: Option<Timestamp>,
+    /// Last time it was used (rotation picks the least recently used key).
+    pub last_used_at: Option<Timestamp>,
 }
 
 /// A model known for a provider (fetched from its model list or typed by the person).
@@ -152,4 +194,6 @@ pub struct Model {
     pub owned_by: Option<String>,
     /// Whether it shows in pickers.
     pub enabled: bool,
+    /// Capabilities the person set for this model (over the rules).
+    pub capabilities: crate::capabilities::CapabilityOverride,
 }

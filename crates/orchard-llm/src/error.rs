@@ -41,6 +41,8 @@ pub enum ProviderErrorKind {
     Protocol,
     /// The provider reported an error inside the stream.
     InStream,
+    /// The provider refused to answer the prompt (a safety block).
+    Blocked,
 }
 
 impl ProviderErrorKind {
@@ -69,6 +71,7 @@ impl ProviderErrorKind {
             ProviderErrorKind::StreamCut => "provider_stream_cut",
             ProviderErrorKind::Protocol => "provider_protocol",
             ProviderErrorKind::InStream => "provider_stream_error",
+            ProviderErrorKind::Blocked => "provider_blocked",
         }
     }
 }
@@ -170,6 +173,9 @@ impl fmt::Display for ProviderError {
             ProviderErrorKind::InStream => {
                 write!(f, "{p} reported an error while answering{said}")?
             }
+            ProviderErrorKind::Blocked => {
+                write!(f, "{p} blocked the prompt and gave no answer{said}")?
+            }
         }
         if let Some(id) = &self.request_id {
             write!(f, " (request id {id})")?;
@@ -266,51 +272,57 @@ pub(crate) fn from_http(
     let text = String::from_utf8_lossy(f.body);
     let looks_html = f.content_type.contains("text/html")
         || text.trim_start().starts_with('<') && text.to_ascii_lowercase().contains("<html");
-    let (message, code, etype) = match serde_json::from_slice::<Value>(f.body) {
+    let (message, code) = match serde_json::from_slice::<Value>(f.body) {
         Ok(v) => read_error_json(&v),
-        Err(_) if looks_html => (None, None, None),
-        Err(_) => (
-            Some(text.trim().to_owned()).filter(|s| !s.is_empty()),
-            None,
-            None,
-        ),
+        Err(_) if looks_html => (None, None),
+        Err(_) => (Some(text.trim().to_owned()).filter(|s| !s.is_empty()), None),
     };
-    let lower = format!(
-        "{} {} {}",
-        message.as_deref().unwrap_or(""),
-        code.as_deref().unwrap_or(""),
-        etype.as_deref().unwrap_or("")
-    )
-    .to_ascii_lowercase();
-    let about_model = model.is_some() && lower.contains("model") && !lower.contains("invalid url");
+    // Keywords are looked for in the whole body: providers put the telling word in
+    // different fields (OpenAI `code`, Anthropic `error.type`, Gemini `status` and
+    // `details[].reason`).
+    let lower = text.to_ascii_lowercase();
+    let about_model = model.is_some()
+        && (lower.contains("model") || lower.contains("deployment"))
+        && !lower.contains("invalid url");
+    let key_words = KEY_WORDS.iter().any(|w| lower.contains(w));
+    let context_words = [
+        "context_length",
+        "context length",
+        "maximum context",
+        "too many tokens",
+        "reduce the length",
+        "prompt is too long",
+        "exceeds the maximum number of tokens",
+        "input token count",
+    ]
+    .iter()
+    .any(|w| lower.contains(w));
     let kind = match f.status {
         300..=399 => ProviderErrorKind::Redirected,
         _ if looks_html && message.is_none() => ProviderErrorKind::HtmlPage,
         401 | 403 if key.is_none() => ProviderErrorKind::MissingKey,
         401 => ProviderErrorKind::BadKey,
-        403 if KEY_WORDS.iter().any(|w| lower.contains(w)) => ProviderErrorKind::BadKey,
+        // Gemini answers an invalid key with 400 API_KEY_INVALID.
+        400 | 403 if key_words && key.is_some() => ProviderErrorKind::BadKey,
+        400 if key_words => ProviderErrorKind::MissingKey,
         403 => ProviderErrorKind::Forbidden,
         429 => ProviderErrorKind::RateLimited,
         404 if about_model => ProviderErrorKind::UnknownModel,
         404 => ProviderErrorKind::WrongEndpoint,
-        400 | 413 | 422
-            if lower.contains("context_length")
-                || lower.contains("context length")
-                || lower.contains("maximum context")
-                || lower.contains("too many tokens")
-                || lower.contains("reduce the length") =>
-        {
-            ProviderErrorKind::ContextTooLong
-        }
+        400 | 413 | 422 if context_words => ProviderErrorKind::ContextTooLong,
         400..=499
             if about_model
-                && (lower.contains("model_not_found") || lower.contains("does not exist")) =>
+                && (lower.contains("model_not_found")
+                    || lower.contains("does not exist")
+                    || lower.contains("not found")) =>
         {
             ProviderErrorKind::UnknownModel
         }
         500..=599 => ProviderErrorKind::Server,
         _ => ProviderErrorKind::BadRequest,
     };
+    // Gemini puts the wait in the body (google.rpc.RetryInfo) rather than a header.
+    let retry = f.retry_after.or_else(|| body_retry_delay(f.body));
     let message = match kind {
         ProviderErrorKind::Redirected => {
             f.location.as_deref().map(|l| format!("to {}", host_of(l)))
@@ -323,10 +335,28 @@ pub(crate) fn from_http(
         code,
         message,
         request_id: f.request_id,
-        retry_after: f.retry_after,
+        retry_after: retry,
         key_mask: key.map(ApiKey::mask),
         ..ProviderError::new(kind, provider)
     }
+}
+
+/// `"retryDelay": "7s"` anywhere in a JSON error body (Gemini's RetryInfo detail).
+fn body_retry_delay(body: &[u8]) -> Option<Duration> {
+    fn find(v: &Value) -> Option<&str> {
+        match v {
+            Value::Object(m) => m
+                .get("retryDelay")
+                .and_then(Value::as_str)
+                .or_else(|| m.values().find_map(find)),
+            Value::Array(a) => a.iter().find_map(find),
+            _ => None,
+        }
+    }
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let text = find(&v)?.trim().trim_end_matches('s');
+    let secs: f64 = text.parse().ok()?;
+    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
 }
 
 /// The host of a URL, without path or query (which could carry anything).
@@ -337,21 +367,24 @@ fn host_of(location: &str) -> String {
         .unwrap_or_else(|| "another address".to_owned())
 }
 
-fn read_error_json(v: &Value) -> (Option<String>, Option<String>, Option<String>) {
+/// The message and code of the common JSON error shapes.
+fn read_error_json(v: &Value) -> (Option<String>, Option<String>) {
     let s = |v: Option<&Value>| match v {
         Some(Value::String(s)) => Some(s.clone()),
         Some(Value::Number(n)) => Some(n.to_string()),
         _ => None,
     };
     match v.get("error") {
-        Some(Value::Object(e)) => (s(e.get("message")), s(e.get("code")), s(e.get("type"))),
-        Some(Value::String(m)) => (Some(m.clone()), None, None),
+        Some(Value::Object(e)) => (
+            s(e.get("message")),
+            s(e.get("code")).or_else(|| s(e.get("type"))),
+        ),
+        Some(Value::String(m)) => (Some(m.clone()), None),
         _ => (
             s(v.get("message"))
                 .or_else(|| s(v.get("detail")))
                 .or_else(|| s(v.get("msg"))),
             s(v.get("code")),
-            s(v.get("type")),
         ),
     }
 }
@@ -470,6 +503,48 @@ mod tests {
             html.to_string().contains("web page instead of the API"),
             "{html}"
         );
+    }
+
+    #[test]
+    fn other_protocols_error_shapes_map_to_the_same_kinds() {
+        let gemini_key = r#"{"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID","domain":"googleapis.com"}]}}"#;
+        assert_eq!(failure(400, gemini_key).kind, ProviderErrorKind::BadKey);
+        let gemini_429 = r#"{"error":{"code":429,"message":"You exceeded your current quota","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"7s"}]}}"#;
+        let e = failure(429, gemini_429);
+        assert_eq!(
+            (e.kind, e.retry_after),
+            (ProviderErrorKind::RateLimited, Some(Duration::from_secs(7)))
+        );
+        let gemini_ctx = r#"{"error":{"code":400,"message":"The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).","status":"INVALID_ARGUMENT"}}"#;
+        assert_eq!(
+            failure(400, gemini_ctx).kind,
+            ProviderErrorKind::ContextTooLong
+        );
+        let anthropic_ctx = r#"{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 210000 tokens > 200000 maximum"}}"#;
+        assert_eq!(
+            failure(400, anthropic_ctx).kind,
+            ProviderErrorKind::ContextTooLong
+        );
+        let anthropic_key = r#"{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}"#;
+        assert_eq!(failure(401, anthropic_key).kind, ProviderErrorKind::BadKey);
+        let anthropic_overloaded =
+            r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
+        assert_eq!(
+            failure(529, anthropic_overloaded).kind,
+            ProviderErrorKind::Server
+        );
+        let ollama_model = r#"{"error":"model \"llama9\" not found, try pulling it first"}"#;
+        assert_eq!(
+            failure(404, ollama_model).kind,
+            ProviderErrorKind::UnknownModel
+        );
+        let azure_deployment = r#"{"error":{"code":"DeploymentNotFound","message":"The API deployment for this resource does not exist."}}"#;
+        assert_eq!(
+            failure(404, azure_deployment).kind,
+            ProviderErrorKind::UnknownModel
+        );
+        let azure_key = r#"{"error":{"code":"401","message":"Access denied due to invalid subscription key or wrong API endpoint."}}"#;
+        assert_eq!(failure(401, azure_key).kind, ProviderErrorKind::BadKey);
     }
 
     #[test]

@@ -1,35 +1,27 @@
 //! The OpenAI Chat Completions adapter against the fake provider: framing, content,
 //! and every documented error.
 
+mod common;
+
+use common::*;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use orchard_core::base_url::resolve_api_base;
-use orchard_core::egress::{BoxFuture, EgressEntry, EgressError, EgressSink, EgressTicket};
 use orchard_core::message::{Role, Usage};
 use orchard_core::provider::{Protocol, Quirks};
 use orchard_core::secret::ApiKey;
 use orchard_llm::{
-    ChatEvent, ChatMessage, ChatProvider, ChatRequest, ProviderEndpoint, ProviderError,
-    ProviderErrorKind,
+    ChatEvent, ChatMessage, ChatProvider, ChatRequest, ProviderEndpoint, ProviderErrorKind,
 };
-use orchard_net::{HttpClient, NetConfig, NetErrorKind};
+use orchard_net::{NetConfig, NetErrorKind};
 use orchard_testkit::{Answer, ErrorReply, FakeProvider};
 
 const KEY: &str = "sk-Zq8Lx-abcdefghijklmnopqrstuvwx7f3a";
 
-struct NullLedger;
-impl EgressSink for NullLedger {
-    fn begin<'a>(&'a self, _: &'a EgressEntry) -> BoxFuture<'a, Result<EgressTicket, EgressError>> {
-        Box::pin(async { Ok(EgressTicket(0)) })
-    }
-
-    fn finish(&self, _: EgressTicket, _: EgressEntry) {}
-}
-
 fn provider_for(fake: &FakeProvider, key: Option<&str>, cfg: NetConfig) -> Arc<dyn ChatProvider> {
-    let http = HttpClient::new(cfg, Arc::new(NullLedger)).unwrap();
+    let http = http(cfg);
     orchard_llm::connect(
         ProviderEndpoint {
             name: "fake".into(),
@@ -46,52 +38,10 @@ fn request(model: &str, stream: bool) -> ChatRequest {
     ChatRequest {
         model: model.into(),
         system: Some("Be brief.".into()),
-        messages: vec![ChatMessage {
-            role: Role::User,
-            content: "Say hello".into(),
-        }],
+        messages: vec![ChatMessage::text(Role::User, "Say hello")],
         stream,
         ..ChatRequest::default()
     }
-}
-
-/// Collects a whole answer: (events, the error that ended it, if any).
-async fn collect(
-    p: &dyn ChatProvider,
-    req: &ChatRequest,
-) -> (Vec<ChatEvent>, Option<ProviderError>) {
-    let mut stream = match p.chat(req).await {
-        Ok(s) => s,
-        Err(e) => return (vec![], Some(e)),
-    };
-    let mut events = Vec::new();
-    while let Some(item) = stream.next().await {
-        match item {
-            Ok(ev) => events.push(ev),
-            Err(e) => return (events, Some(e)),
-        }
-    }
-    (events, None)
-}
-
-fn text_of(events: &[ChatEvent]) -> String {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            ChatEvent::TextDelta(t) => Some(t.as_str()),
-            _ => None,
-        })
-        .collect()
-}
-
-fn thinking_of(events: &[ChatEvent]) -> String {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            ChatEvent::ThinkingDelta(t) => Some(t.as_str()),
-            _ => None,
-        })
-        .collect()
 }
 
 #[tokio::test]
@@ -307,7 +257,7 @@ async fn unreachable_and_slow_providers_give_network_errors() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let http = HttpClient::new(NetConfig::default(), Arc::new(NullLedger)).unwrap();
+    let http = http(NetConfig::default());
     let p = orchard_llm::connect(
         ProviderEndpoint {
             name: "gone".into(),

@@ -135,6 +135,19 @@ pub trait ProviderStore: Send + Sync {
         status: KeyStatus,
         reason: Option<&str>,
     ) -> Result<()>;
+    /// Marks a key rate-limited until `until` (its status is kept).
+    async fn rest_key(&self, user: UserId, key: KeyId, until: Timestamp) -> Result<()>;
+    /// Records that a key is being used now (for least-recently-used rotation).
+    async fn touch_key(&self, user: UserId, key: KeyId) -> Result<()>;
+    /// Sets the capabilities the person chose for one model (adding the model if it is
+    /// not known yet).
+    async fn set_model_capabilities(
+        &self,
+        user: UserId,
+        provider: ProviderId,
+        model_id: &str,
+        caps: &orchard_core::capabilities::CapabilityOverride,
+    ) -> Result<()>;
     /// Records models fetched from the provider (new ones added, known ones refreshed).
     async fn upsert_models(
         &self,

@@ -20,7 +20,7 @@ use sqlx::error::ErrorKind;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteRow, SqliteSynchronous,
+    SqliteQueryResult, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{ConnectOptions, Connection, Row, Sqlite, Transaction};
 
@@ -210,6 +210,24 @@ impl SqliteStore {
 
     fn err(&self, e: sqlx::Error) -> StoreError {
         map_err(&self.path, e)
+    }
+
+    /// One `UPDATE provider_keys SET <column> = ?` owned by `user`.
+    async fn key_update(
+        &self,
+        sql: &'static str,
+        user: UserId,
+        key: KeyId,
+        at: Timestamp,
+    ) -> Result<()> {
+        let res = sqlx::query(sql)
+            .bind(at.as_millis())
+            .bind(key.get())
+            .bind(user.get())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        one_row(&res, "key", key)
     }
 
     /// Checks that `provider` exists and is `user`'s, inside a write transaction.
@@ -577,13 +595,7 @@ impl ProviderStore for SqliteStore {
             .execute(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
-        if res.rows_affected() == 0 {
-            return Err(StoreError::NotFound {
-                what: "provider",
-                id: id.to_string(),
-            });
-        }
-        Ok(())
+        one_row(&res, "provider", id)
     }
 
     async fn add_key(
@@ -617,7 +629,7 @@ impl ProviderStore for SqliteStore {
 
     async fn keys(&self, user: UserId, provider: ProviderId) -> Result<Vec<StoredKey>> {
         let rows = sqlx::query(
-            "SELECT id, provider_id, nonce, ciphertext, mask, position, status, status_reason \
+            "SELECT id, provider_id, nonce, ciphertext, mask, position, status, status_reason, rest_until, last_used_at \
              FROM provider_keys WHERE user_id = ? AND provider_id = ? ORDER BY position",
         )
         .bind(user.get())
@@ -635,6 +647,12 @@ impl ProviderStore for SqliteStore {
                     position: row.get("position"),
                     status: KeyStatus::parse(row.get("status")).unwrap_or(KeyStatus::Unknown),
                     status_reason: row.get("status_reason"),
+                    rest_until: row
+                        .get::<Option<i64>, _>("rest_until")
+                        .map(Timestamp::from_millis),
+                    last_used_at: row
+                        .get::<Option<i64>, _>("last_used_at")
+                        .map(Timestamp::from_millis),
                 },
                 sealed: SealedKey {
                     nonce: row.get("nonce"),
@@ -651,13 +669,7 @@ impl ProviderStore for SqliteStore {
             .execute(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
-        if res.rows_affected() == 0 {
-            return Err(StoreError::NotFound {
-                what: "key",
-                id: key.to_string(),
-            });
-        }
-        Ok(())
+        one_row(&res, "key", key)
     }
 
     async fn set_key_status(
@@ -668,7 +680,7 @@ impl ProviderStore for SqliteStore {
         reason: Option<&str>,
     ) -> Result<()> {
         let res = sqlx::query(
-            "UPDATE provider_keys SET status = ?, status_reason = ?, last_used_at = ? WHERE id = ? AND user_id = ?",
+            "UPDATE provider_keys SET status = ?, status_reason = ?, rest_until = NULL, last_used_at = ? WHERE id = ? AND user_id = ?",
         )
         .bind(status.as_str())
         .bind(reason)
@@ -678,13 +690,7 @@ impl ProviderStore for SqliteStore {
         .execute(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
-        if res.rows_affected() == 0 {
-            return Err(StoreError::NotFound {
-                what: "key",
-                id: key.to_string(),
-            });
-        }
-        Ok(())
+        one_row(&res, "key", key)
     }
 
     async fn upsert_models(
@@ -720,7 +726,7 @@ impl ProviderStore for SqliteStore {
 
     async fn models(&self, user: UserId, provider: ProviderId) -> Result<Vec<Model>> {
         let rows = sqlx::query(
-            "SELECT id, provider_id, model_id, display_name, owned_by, enabled FROM models \
+            "SELECT id, provider_id, model_id, display_name, owned_by, enabled, capabilities FROM models \
              WHERE user_id = ? AND provider_id = ? ORDER BY model_id",
         )
         .bind(user.get())
@@ -737,8 +743,59 @@ impl ProviderStore for SqliteStore {
                 display_name: row.get("display_name"),
                 owned_by: row.get("owned_by"),
                 enabled: row.get::<i64, _>("enabled") != 0,
+                capabilities: serde_json::from_str(&row.get::<String, _>("capabilities"))
+                    .unwrap_or_default(),
             })
             .collect())
+    }
+
+    async fn rest_key(&self, user: UserId, key: KeyId, until: Timestamp) -> Result<()> {
+        self.key_update(
+            "UPDATE provider_keys SET rest_until = ? WHERE id = ? AND user_id = ?",
+            user,
+            key,
+            until,
+        )
+        .await
+    }
+
+    async fn touch_key(&self, user: UserId, key: KeyId) -> Result<()> {
+        self.key_update(
+            "UPDATE provider_keys SET last_used_at = ? WHERE id = ? AND user_id = ?",
+            user,
+            key,
+            Timestamp::now(),
+        )
+        .await
+    }
+
+    async fn set_model_capabilities(
+        &self,
+        user: UserId,
+        provider: ProviderId,
+        model_id: &str,
+        caps: &orchard_core::capabilities::CapabilityOverride,
+    ) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        self.owned_provider(&mut tx, user, provider).await?;
+        let json = serde_json::to_string(caps).map_err(|e| StoreError::Other(e.to_string()))?;
+        let now = Timestamp::now().as_millis();
+        sqlx::query(
+            "INSERT INTO models (user_id, provider_id, model_id, capabilities, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (provider_id, model_id) DO UPDATE SET capabilities = excluded.capabilities, \
+               updated_at = excluded.updated_at",
+        )
+        .bind(user.get())
+        .bind(provider.get())
+        .bind(model_id)
+        .bind(json)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        tx.commit().await.map_err(|e| self.err(e))
     }
 }
 
@@ -1111,4 +1168,16 @@ impl RecoveryStore for SqliteStore {
         .map_err(|e| self.err(e))?;
         Ok(res.rows_affected())
     }
+}
+
+/// `Ok` if the statement changed a row; else `what` `id` is not found (or not the
+/// caller's, which is the same to them).
+fn one_row(res: &SqliteQueryResult, what: &'static str, id: impl std::fmt::Display) -> Result<()> {
+    if res.rows_affected() == 0 {
+        return Err(StoreError::NotFound {
+            what,
+            id: id.to_string(),
+        });
+    }
+    Ok(())
 }

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use orchard_core::capabilities::CapabilityOverride;
 use orchard_core::egress::{EgressEntry, Purpose};
 use orchard_core::message::{Block, BlockKind, MessageStatus, ModelSnapshot, Role, Timings, Usage};
 use orchard_core::provider::{KeyStatus, Protocol, Quirks};
@@ -362,6 +363,24 @@ async fn every_user_data_query_is_scoped_to_its_owner() {
             .await,
         Err(StoreError::NotFound { .. })
     ));
+    assert!(matches!(
+        store
+            .rest_key(bob, key, Timestamp::from_millis(i64::MAX))
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.touch_key(bob, key).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    let vision = CapabilityOverride {
+        vision: Some(true),
+        ..Default::default()
+    };
+    assert!(matches!(
+        store.set_model_capabilities(bob, p.id, "m1", &vision).await,
+        Err(StoreError::NotFound { .. })
+    ));
 
     // And everything of mine is intact.
     assert_eq!(
@@ -372,7 +391,74 @@ async fn every_user_data_query_is_scoped_to_its_owner() {
         store.branch(me, t.id).await.unwrap()[0].text(),
         "secret question"
     );
-    assert_eq!(store.models(me, p.id).await.unwrap().len(), 1);
+    let mine = store.keys(me, p.id).await.unwrap();
+    assert_eq!(mine[0].info.rest_until, None);
+    assert_eq!(mine[0].info.last_used_at, None);
+    let models = store.models(me, p.id).await.unwrap();
+    assert_eq!(models.len(), 1);
+    assert_eq!(models[0].capabilities, CapabilityOverride::default());
+}
+
+#[tokio::test]
+async fn key_rest_and_use_and_model_capabilities_round_trip() {
+    let (_dir, store, me) = fresh().await;
+    let p = store.create_provider(me, &provider("fake")).await.unwrap();
+    let key = store
+        .add_key(
+            me,
+            p.id,
+            &SealedKey {
+                nonce: vec![1],
+                ciphertext: vec![2],
+            },
+            "sk-…aaaa",
+        )
+        .await
+        .unwrap();
+    let fresh_key = &store.keys(me, p.id).await.unwrap()[0].info;
+    assert_eq!((fresh_key.rest_until, fresh_key.last_used_at), (None, None));
+
+    let until = Timestamp::from_millis(Timestamp::now().as_millis() + 60_000);
+    store.rest_key(me, key, until).await.unwrap();
+    store.touch_key(me, key).await.unwrap();
+    let info = &store.keys(me, p.id).await.unwrap()[0].info;
+    assert_eq!(info.rest_until, Some(until));
+    assert!(info.last_used_at.is_some());
+
+    // A verdict about the key (a check, a rejection) ends any rest.
+    store
+        .set_key_status(me, key, KeyStatus::Ok, None)
+        .await
+        .unwrap();
+    assert_eq!(store.keys(me, p.id).await.unwrap()[0].info.rest_until, None);
+
+    // Capabilities can be set on a model the provider never listed, and a later
+    // listing keeps them.
+    let caps = CapabilityOverride {
+        vision: Some(false),
+        context: Some(32_768),
+        ..Default::default()
+    };
+    store
+        .set_model_capabilities(me, p.id, "private-model", &caps)
+        .await
+        .unwrap();
+    store
+        .upsert_models(
+            me,
+            p.id,
+            &[NewModel {
+                model_id: "private-model".into(),
+                display_name: Some("Private".into()),
+                owned_by: None,
+            }],
+        )
+        .await
+        .unwrap();
+    let models = store.models(me, p.id).await.unwrap();
+    assert_eq!(models.len(), 1);
+    assert_eq!(models[0].display_name.as_deref(), Some("Private"));
+    assert_eq!(models[0].capabilities, caps);
 }
 
 #[tokio::test]

@@ -303,16 +303,9 @@ pub(crate) fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-/// IMF-fixdate for the `date` header, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
-pub(crate) fn http_date(secs: u64) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
-    // Civil-from-days (proleptic Gregorian), for days since 1970-01-01.
+/// Civil date `(year, month, day)` of a day count since 1970-01-01
+/// (proleptic Gregorian).
+fn civil(days: u64) -> (u64, u64, u64) {
     let z = days + 719_468;
     let era = z / 146_097;
     let doe = z - era * 146_097;
@@ -322,9 +315,47 @@ pub(crate) fn http_date(secs: u64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
+/// IMF-fixdate for the `date` header, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
+pub(crate) fn http_date(secs: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    let (year, month, day) = civil(days);
     let weekday = DAYS[usize::try_from(days % 7).unwrap_or(0)];
     let month_name = MONTHS[usize::try_from(month - 1).unwrap_or(0)];
     format!("{weekday}, {day:02} {month_name} {year} {h:02}:{m:02}:{s:02} GMT")
+}
+
+/// RFC 3339 UTC timestamp, e.g. `2023-08-04T19:22:45Z`, or with
+/// `nanos > 0` the fraction as Go prints it (trailing zeros trimmed):
+/// `2023-08-04T19:22:45.499127Z`.
+pub(crate) fn rfc3339(secs: u64, nanos: u32) -> String {
+    let (year, month, day) = civil(secs / 86_400);
+    let rem = secs % 86_400;
+    let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    let mut out = format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}");
+    if nanos > 0 {
+        let frac = format!("{nanos:09}");
+        out.push('.');
+        out.push_str(frac.trim_end_matches('0'));
+    }
+    out.push('Z');
+    out
+}
+
+/// Seconds and nanoseconds since the Unix epoch.
+pub(crate) fn now_with_nanos() -> (u64, u32) {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| (d.as_secs(), d.subsec_nanos()))
+        .unwrap_or((0, 0))
 }
 
 #[cfg(test)]
@@ -336,6 +367,11 @@ mod tests {
         assert_eq!(http_date(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT");
         assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
         assert_eq!(http_date(951_782_400), "Tue, 29 Feb 2000 00:00:00 GMT");
+        assert_eq!(rfc3339(784_111_777, 0), "1994-11-06T08:49:37Z");
+        assert_eq!(
+            rfc3339(784_111_777, 499_127_000),
+            "1994-11-06T08:49:37.499127Z"
+        );
     }
 
     #[tokio::test]

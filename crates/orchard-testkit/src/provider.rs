@@ -1,4 +1,5 @@
-//! The fake OpenAI-compatible provider: a hand-written HTTP/1.1 server.
+//! The fake model provider: a hand-written HTTP/1.1 server, its state,
+//! and what all protocols share (routing, key checks, the reply queue).
 
 use std::collections::VecDeque;
 use std::io;
@@ -13,9 +14,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
+use crate::errors::{self, ErrCtx, Rendered};
 use crate::http::{self, Head};
-use crate::reply::{Answer, ErrorReply, Reply, StreamEnd};
-use crate::wire::{self, Completion, Delta, Usage};
+use crate::proto::Protocol;
+use crate::reply::{Answer, ErrorKind, ErrorReply, Reply};
+use crate::{anthropic, gemini, ollama, openai};
 
 /// How long the `wait_*` helpers wait before panicking.
 const SAFETY_DEADLINE: Duration = Duration::from_secs(30);
@@ -60,14 +63,21 @@ impl RecordedRequest {
     }
 }
 
-struct State {
-    key: Option<String>,
-    models: Vec<String>,
-    queue: VecDeque<Reply>,
+pub(crate) struct State {
+    /// Keys accepted; `None` accepts any key (or none).
+    accepted: Option<Vec<String>>,
+    /// Keys answered with the protocol's invalid-key error.
+    rejected: Vec<String>,
+    /// Keys answered with the protocol's rate-limit error, and its delay.
+    limited: Vec<(String, u64)>,
+    pub(crate) models: Vec<String>,
+    pub(crate) queue: VecDeque<Reply>,
     requests: Vec<RecordedRequest>,
+    pub(crate) embedding_dims: usize,
+    pub(crate) max_batch: usize,
 }
 
-struct Shared {
+pub(crate) struct Shared {
     state: Mutex<State>,
     /// Number of requests recorded.
     received: watch::Sender<usize>,
@@ -79,24 +89,86 @@ struct Shared {
 }
 
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn next_id(&self) -> u64 {
+    pub(crate) fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    fn stream_ended(&self) {
+    pub(crate) fn stream_ended(&self) {
         self.closed.send_modify(|n| *n += 1);
+    }
+
+    /// The models every list shows.
+    pub(crate) fn models(&self) -> Vec<String> {
+        self.lock().models.clone()
+    }
+
+    /// Whether `requested` names a listed model, the way `proto` matches
+    /// names (Gemini ignores a `models/` prefix; Ollama treats a missing
+    /// tag as `:latest`).
+    pub(crate) fn knows_model(&self, proto: Protocol, requested: &str) -> bool {
+        let norm = |m: &str| -> String {
+            match proto {
+                Protocol::Gemini => m.strip_prefix("models/").unwrap_or(m).to_owned(),
+                Protocol::Ollama if !m.contains(':') => format!("{m}:latest"),
+                _ => m.to_owned(),
+            }
+        };
+        let wanted = norm(requested);
+        self.lock().models.iter().any(|m| norm(m) == wanted)
+    }
+
+    /// The error, if any, `req`'s API key gets (read the way `proto` sends
+    /// it). Ollama checks keys only once `accept_keys` (or `require_key`)
+    /// was called.
+    pub(crate) fn key_error(&self, proto: Protocol, req: &RecordedRequest) -> Option<ErrorReply> {
+        let state = self.lock();
+        if proto == Protocol::Ollama && state.accepted.is_none() {
+            return None;
+        }
+        let key = proto.key(req);
+        let invalid =
+            |k: &str| ErrorReply::of_kind(ErrorKind::InvalidApiKey { key: k.to_owned() }, 401);
+        if let Some(k) = &key {
+            if state.rejected.contains(k) {
+                return Some(invalid(k));
+            }
+            if let Some((_, secs)) = state.limited.iter().find(|(l, _)| l == k) {
+                return Some(ErrorReply::rate_limited(*secs));
+            }
+        }
+        let accepted = state.accepted.as_ref()?;
+        match key {
+            None => Some(ErrorReply::of_kind(ErrorKind::MissingApiKey, 401)),
+            Some(k) if accepted.contains(&k) => None,
+            Some(k) => Some(invalid(&k)),
+        }
+    }
+
+    /// Pops the next queued reply if it is an error (embedding requests
+    /// take errors from the queue but leave answers for generations).
+    pub(crate) fn pop_error(&self) -> Option<ErrorReply> {
+        let mut state = self.lock();
+        if !matches!(state.queue.front(), Some(Reply::Error(_))) {
+            return None;
+        }
+        match state.queue.pop_front() {
+            Some(Reply::Error(e)) => Some(e),
+            _ => None,
+        }
     }
 }
 
-/// A scriptable fake OpenAI-compatible model provider on loopback.
+/// A scriptable fake model provider on loopback that speaks every protocol
+/// at once, chosen by request path: OpenAI (Chat Completions, Responses,
+/// embeddings, models), Anthropic Messages, Gemini, Ollama and Azure
+/// OpenAI.
 ///
-/// Speaks the Chat Completions wire format over hand-written HTTP/1.1 so
-/// tests control every byte. The server (and every connection it holds)
-/// stops when this value is dropped.
+/// Hand-written HTTP/1.1, so tests control every byte. The server (and
+/// every connection it holds) stops when this value is dropped.
 pub struct FakeProvider {
     addr: SocketAddr,
     shared: Arc<Shared>,
@@ -136,10 +208,14 @@ impl FakeProvider {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
-                key: None,
+                accepted: None,
+                rejected: Vec::new(),
+                limited: Vec::new(),
                 models: vec!["fake-small".to_owned(), "fake-large".to_owned()],
                 queue: VecDeque::new(),
                 requests: Vec::new(),
+                embedding_dims: 8,
+                max_batch: 16,
             }),
             received: watch::Sender::new(0),
             released: watch::Sender::new(false),
@@ -155,24 +231,75 @@ impl FakeProvider {
         self.addr
     }
 
-    /// `http://ADDR/v1`, what a client takes as its base URL.
+    /// `http://ADDR/v1`, what an OpenAI (or Anthropic) client takes as its
+    /// base URL.
     pub fn base_url(&self) -> String {
         format!("http://{}/v1", self.addr)
     }
 
-    /// From now on, chat and model requests must carry exactly
-    /// `Authorization: Bearer <key>`; others get OpenAI's 401 bodies.
-    pub fn require_key(&self, key: &str) {
-        self.shared.lock().key = Some(key.to_owned());
+    /// `http://ADDR`, the root the other protocols hang off: Gemini
+    /// `ROOT/v1beta`, Ollama `ROOT` (`/api/...`), Azure endpoint `ROOT`
+    /// (`/openai/...`), Anthropic `ROOT` (`/v1/messages`).
+    pub fn root_url(&self) -> String {
+        format!("http://{}", self.addr)
     }
 
-    /// Sets the models `GET /v1/models` lists and chat requests may name.
+    /// From now on, requests must carry exactly this key (each protocol in
+    /// its own header); same as `accept_keys(&[key])`.
+    pub fn require_key(&self, key: &str) {
+        self.accept_keys(&[key]);
+    }
+
+    /// From now on, requests must carry one of these keys: `Authorization:
+    /// Bearer` (OpenAI, and Ollama, which otherwise ignores keys),
+    /// `x-api-key` (Anthropic), `x-goog-api-key` or `?key=` (Gemini),
+    /// `api-key` (Azure). Others get the protocol's invalid-key or
+    /// missing-key error. Replaces earlier accepted keys.
+    pub fn accept_keys(&self, keys: &[&str]) {
+        self.shared.lock().accepted = Some(keys.iter().map(|k| (*k).to_owned()).collect());
+    }
+
+    /// Requests with this key get the protocol's invalid-key error (401, or
+    /// Gemini's 400 `API_KEY_INVALID`), whatever else is accepted.
+    pub fn reject_key(&self, key: &str) {
+        self.shared.lock().rejected.push(key.to_owned());
+    }
+
+    /// Every request with this key gets the protocol's rate-limit error
+    /// (429) with this retry delay.
+    pub fn rate_limit_key(&self, key: &str, retry_after_secs: u64) {
+        let mut state = self.shared.lock();
+        state.limited.retain(|(k, _)| k != key);
+        state.limited.push((key.to_owned(), retry_after_secs));
+    }
+
+    /// Sets the models every protocol lists (`GET /v1/models`, Anthropic's
+    /// models, Gemini's `models/ID`, Ollama's tags, Azure's v1 models), ids
+    /// as given, and that generation requests may name when no reply is
+    /// queued (Ollama treats `x` and `x:latest` as the same model).
+    /// Embedding requests accept any model name.
     pub fn set_models(&self, ids: &[&str]) {
         self.shared.lock().models = ids.iter().map(|s| (*s).to_owned()).collect();
     }
 
-    /// Queues a reply; each chat request pops one (FIFO). With the queue
-    /// empty, chat requests get an echo of their last message.
+    /// Dimensions of embedding vectors when the request does not ask for
+    /// any (default 8). See [`fake_embedding`](crate::fake_embedding).
+    pub fn set_embedding_dims(&self, dims: usize) {
+        self.shared.lock().embedding_dims = dims;
+    }
+
+    /// Most inputs one embedding request may carry (default 16); more get
+    /// the protocol's 400 error, so tests can prove a client batches.
+    pub fn set_max_batch(&self, max: usize) {
+        self.shared.lock().max_batch = max;
+    }
+
+    /// Queues a reply; each generation request (any protocol) pops one
+    /// (FIFO). With the queue empty, a generation echoes its last message
+    /// (`"echo: " + text`, split after each space) for a known model, or
+    /// answers the protocol's model-not-found error. Embedding requests pop
+    /// a queued error (e.g. [`ErrorReply::model_not_found`]) but leave a
+    /// queued answer in place.
     pub fn push(&self, reply: impl Into<Reply>) {
         self.shared.lock().queue.push_back(reply.into());
     }
@@ -205,14 +332,15 @@ impl FakeProvider {
         self.shared.lock().requests[n - 1].clone()
     }
 
-    /// Lets every stream held by [`StreamEnd::Hang`] finish normally, now
-    /// and for streams that reach their hang point later.
+    /// Lets every stream held by [`StreamEnd::Hang`](crate::StreamEnd::Hang)
+    /// finish normally, now and for streams that reach their hang point
+    /// later.
     pub fn release(&self) {
         self.shared.released.send_replace(true);
     }
 
-    /// Resolves once `n` streamed responses in total have ended (finished,
-    /// cut, errored, or the client went away).
+    /// Resolves once `n` streamed responses in total (any protocol) have
+    /// ended (finished, cut, errored, or the client went away).
     ///
     /// # Panics
     /// After 30 s without it.
@@ -249,28 +377,42 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>) {
 }
 
 /// What to do with the connection after a response.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Next {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Next {
     KeepAlive,
     Close,
 }
 
-struct Conn {
+pub(crate) struct Conn {
     stream: TcpStream,
     buf: Vec<u8>,
     /// The client asked to close after this exchange.
     close: bool,
+    /// Numbers the current response (request ids).
+    pub(crate) n: u64,
 }
 
 impl Conn {
-    async fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+    pub(crate) async fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.stream.write_all(bytes).await?;
         self.stream.flush().await
     }
 
+    pub(crate) async fn send_head(
+        &mut self,
+        status: u16,
+        headers: &[(String, String)],
+    ) -> io::Result<()> {
+        self.send(&http::response_head(status, headers)).await
+    }
+
+    pub(crate) async fn shutdown(&mut self) {
+        let _ = self.stream.shutdown().await;
+    }
+
     /// Writes `bytes`, split into `split`-sized writes if asked, each flushed
     /// and followed by a yield. `chunked` frames each piece as an HTTP chunk.
-    async fn send_pieces(
+    pub(crate) async fn send_pieces(
         &mut self,
         bytes: &[u8],
         split: Option<usize>,
@@ -291,7 +433,7 @@ impl Conn {
     }
 
     /// Waits until released (`true`) or the client goes away (`false`).
-    async fn hang(&mut self, shared: &Shared) -> bool {
+    pub(crate) async fn hang(&mut self, shared: &Shared) -> bool {
         let mut released = shared.released.subscribe();
         loop {
             tokio::select! {
@@ -305,24 +447,17 @@ impl Conn {
         }
     }
 
-    /// Standard response headers (date, request id, connection).
-    fn base_headers(&self, shared: &Shared) -> Vec<(String, String)> {
-        vec![
-            ("date".to_owned(), http::http_date(http::unix_now())),
-            (
-                "x-request-id".to_owned(),
-                format!("req_{:032x}", shared.next_id()),
-            ),
-            ("openai-version".to_owned(), "2020-10-01".to_owned()),
-            ("openai-processing-ms".to_owned(), "1".to_owned()),
-            (
-                "connection".to_owned(),
-                if self.close { "close" } else { "keep-alive" }.to_owned(),
-            ),
-        ]
+    /// Standard response headers of `proto`, then `connection`.
+    pub(crate) fn base_headers(&self, proto: Protocol) -> Vec<(String, String)> {
+        let mut headers = proto.base_headers(self.n);
+        headers.push((
+            "connection".to_owned(),
+            if self.close { "close" } else { "keep-alive" }.to_owned(),
+        ));
+        headers
     }
 
-    fn next(&self) -> Next {
+    pub(crate) fn next(&self) -> Next {
         if self.close {
             Next::Close
         } else {
@@ -330,10 +465,15 @@ impl Conn {
         }
     }
 
+    /// The error context of the current request in `proto`.
+    pub(crate) fn ctx(&self, proto: Protocol) -> ErrCtx {
+        ErrCtx::new(proto, self.n)
+    }
+
     /// A complete response with a `content-length` body.
-    async fn respond(
+    pub(crate) async fn respond(
         &mut self,
-        shared: &Shared,
+        proto: Protocol,
         status: u16,
         content_type: &str,
         extra: &[(String, String)],
@@ -341,14 +481,10 @@ impl Conn {
         split: Option<usize>,
     ) -> Next {
         let mut headers = vec![("content-type".to_owned(), content_type.to_owned())];
-        headers.extend(self.base_headers(shared));
+        headers.extend(self.base_headers(proto));
         headers.extend(extra.iter().cloned());
         headers.push(("content-length".to_owned(), body.len().to_string()));
-        if self
-            .send(&http::response_head(status, &headers))
-            .await
-            .is_err()
-        {
+        if self.send_head(status, &headers).await.is_err() {
             return Next::Close;
         }
         match self.send_pieces(body, split, false).await {
@@ -357,21 +493,34 @@ impl Conn {
         }
     }
 
-    async fn respond_error(&mut self, shared: &Shared, reply: &ErrorReply) -> Next {
-        delay(reply.first_byte_delay_ms).await;
+    /// A 200 JSON body in `proto`'s content type.
+    pub(crate) async fn respond_json(&mut self, proto: Protocol, body: &str) -> Next {
+        self.respond(proto, 200, proto.json_type(), &[], body.as_bytes(), None)
+            .await
+    }
+
+    /// A rendered error.
+    pub(crate) async fn respond_rendered(&mut self, proto: Protocol, r: &Rendered) -> Next {
         self.respond(
-            shared,
-            reply.status,
-            &reply.content_type,
-            &reply.headers,
-            reply.body.as_bytes(),
+            proto,
+            r.status,
+            &r.content_type,
+            &r.headers,
+            r.body.as_bytes(),
             None,
         )
         .await
     }
+
+    /// A scripted error as `ctx.proto` sends it.
+    pub(crate) async fn respond_error(&mut self, ctx: &ErrCtx, reply: &ErrorReply) -> Next {
+        delay(reply.first_byte_delay_ms).await;
+        let r = errors::render(reply, ctx);
+        self.respond_rendered(ctx.proto, &r).await
+    }
 }
 
-async fn delay(ms: u64) {
+pub(crate) async fn delay(ms: u64) {
     if ms > 0 {
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
@@ -383,6 +532,7 @@ async fn handle_conn(stream: TcpStream, shared: Arc<Shared>) {
         stream,
         buf: Vec::new(),
         close: false,
+        n: 0,
     };
     loop {
         let head = match http::read_head(&mut conn.stream, &mut conn.buf).await {
@@ -399,9 +549,10 @@ async fn handle_conn(stream: TcpStream, shared: Arc<Shared>) {
             return;
         };
         conn.close = head.wants_close();
+        conn.n = shared.next_id();
         let request = record(&shared, &head, body.decoded);
         if route(&mut conn, &shared, &request).await == Next::Close {
-            let _ = conn.stream.shutdown().await;
+            conn.shutdown().await;
             return;
         }
     }
@@ -445,72 +596,43 @@ pub(crate) fn origin_form(target: &str) -> String {
     }
 }
 
+/// Whether a request to a path both OpenAI and Anthropic serve
+/// (`/v1/models`) is an Anthropic one: it carries `anthropic-version`, or
+/// `x-api-key` without a bearer token.
+fn is_anthropic(req: &RecordedRequest) -> bool {
+    req.header("anthropic-version").is_some()
+        || (req.header("x-api-key").is_some() && req.header("authorization").is_none())
+}
+
 async fn route(conn: &mut Conn, shared: &Shared, req: &RecordedRequest) -> Next {
     let path = req.path.as_str();
+    if path == "/" || path.starts_with("/api/") {
+        return ollama::route(conn, shared, req).await;
+    }
+    if path.starts_with("/openai/") {
+        return openai::azure_route(conn, shared, req).await;
+    }
+    if path.starts_with("/v1beta/") || (path.starts_with("/v1/models/") && path.contains(':')) {
+        return gemini::route(conn, shared, req).await;
+    }
     let is_models = path == "/v1/models" || path.starts_with("/v1/models/");
-    let is_chat = path == "/v1/chat/completions";
-    if !is_models && !is_chat {
-        let msg = format!("Invalid URL ({} {})", req.method, path);
-        return conn.respond_error(shared, &openai_error(404, &msg)).await;
+    if path == "/v1/messages" || (is_models && is_anthropic(req)) {
+        return anthropic::route(conn, shared, req).await;
     }
-    let wanted_method = if is_chat { "POST" } else { "GET" };
-    if req.method != wanted_method {
-        let msg = format!("Invalid method for URL ({} {})", req.method, path);
-        return conn.respond_error(shared, &openai_error(405, &msg)).await;
-    }
-    if let Some(denied) = check_key(shared, req) {
-        return conn.respond_error(shared, &denied).await;
-    }
-    if is_chat {
-        return chat(conn, shared, req).await;
-    }
-    let models = shared.lock().models.clone();
-    match path.strip_prefix("/v1/models/") {
-        None => {
-            let body = wire::model_list(&models);
-            conn.respond(shared, 200, "application/json", &[], body.as_bytes(), None)
-                .await
-        }
-        Some(id) if models.iter().any(|m| m == id) => {
-            let body = wire::model(id);
-            conn.respond(shared, 200, "application/json", &[], body.as_bytes(), None)
-                .await
-        }
-        Some(id) => {
-            conn.respond_error(shared, &ErrorReply::model_not_found(id))
-                .await
-        }
+    openai::route(conn, shared, req).await
+}
+
+/// The request body as a JSON object, if it is one.
+pub(crate) fn json_object(req: &RecordedRequest) -> Option<Value> {
+    match serde_json::from_slice(&req.body) {
+        Ok(v @ Value::Object(_)) => Some(v),
+        _ => None,
     }
 }
 
-fn openai_error(status: u16, message: &str) -> ErrorReply {
-    ErrorReply::custom(
-        status,
-        &wire::error_body(message, "invalid_request_error", None, None),
-    )
-}
-
-fn check_key(shared: &Shared, req: &RecordedRequest) -> Option<ErrorReply> {
-    let expected = shared.lock().key.clone()?;
-    let provided = req.header("authorization").and_then(|v| {
-        let (scheme, key) = v.split_once(' ')?;
-        let key = key.trim();
-        (scheme.eq_ignore_ascii_case("bearer") && !key.is_empty()).then_some(key)
-    });
-    match provided {
-        None => Some(ErrorReply::missing_api_key()),
-        Some(key) if key == expected => None,
-        Some(key) => Some(ErrorReply::incorrect_api_key(key)),
-    }
-}
-
-/// Text of the last message: a string, or the text parts of an array.
-fn last_message_text(body: &Value) -> String {
-    let content = body
-        .get("messages")
-        .and_then(Value::as_array)
-        .and_then(|m| m.last())
-        .and_then(|m| m.get("content"));
+/// Text of a message `content`: a string, or the text parts of an array
+/// (`{"type": "text"|"input_text", "text": ...}`, Gemini `{"text": ...}`).
+pub(crate) fn content_text(content: Option<&Value>) -> String {
     match content {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Array(parts)) => parts
@@ -521,267 +643,83 @@ fn last_message_text(body: &Value) -> String {
     }
 }
 
-/// The default reply: `"echo: " + last message`, split after each space.
-fn echo(body: &Value) -> Answer {
-    let text = format!("echo: {}", last_message_text(body));
+/// Text of the last message of a `messages` array.
+pub(crate) fn last_message_text(body: &Value) -> String {
+    content_text(
+        body.get("messages")
+            .and_then(Value::as_array)
+            .and_then(|m| m.last())
+            .and_then(|m| m.get("content")),
+    )
+}
+
+/// The default reply: `"echo: " + text`, split after each space.
+pub(crate) fn echo(text: &str) -> Answer {
+    let text = format!("echo: {text}");
     Answer {
         content: text.split_inclusive(' ').map(str::to_owned).collect(),
         ..Answer::default()
     }
 }
 
-/// A `chatcmpl-` id of 29 base62-ish characters, unique per server.
-fn completion_id(n: u64) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut x = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ http::unix_now();
-    let mut id = String::from("chatcmpl-");
-    for _ in 0..29 {
-        // xorshift64*
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        let v = x.wrapping_mul(0x2545_F491_4F6C_DD1D);
-        id.push(char::from(
-            ALPHABET[usize::try_from(v >> 58).unwrap_or(0) % ALPHABET.len()],
-        ));
-    }
-    id
-}
-
-async fn chat(conn: &mut Conn, shared: &Shared, req: &RecordedRequest) -> Next {
-    let body: Value = match serde_json::from_slice(&req.body) {
-        Ok(v @ Value::Object(_)) => v,
-        _ => {
-            let msg = "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON. If you have trouble figuring out how to fix this, please contact us through our help center at help.openai.com.)";
-            return conn.respond_error(shared, &openai_error(400, msg)).await;
-        }
-    };
-    let model = body
-        .get("model")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
-    let include_usage = stream
-        && body
-            .pointer("/stream_options/include_usage")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-
+/// The answer to a generation request: the next queued reply (an error is
+/// sent at once, `Err` carrying what to do next), else for a known model
+/// the echo of `echo_text()`. An empty `model` gets `missing_model`, if
+/// given, and an unknown one the protocol's model-not-found error.
+pub(crate) async fn next_answer(
+    conn: &mut Conn,
+    shared: &Shared,
+    ctx: &ErrCtx,
+    model: &str,
+    missing_model: Option<Rendered>,
+    echo_text: impl FnOnce() -> String,
+) -> Result<Answer, Next> {
     let queued = shared.lock().queue.pop_front();
-    let answer = match queued {
-        Some(Reply::Error(e)) => return conn.respond_error(shared, &e).await,
-        Some(Reply::Answer(a)) => a,
+    match queued {
+        Some(Reply::Error(e)) => Err(conn.respond_error(ctx, &e).await),
+        Some(Reply::Answer(a)) => Ok(a),
         None => {
-            if model.is_empty() {
-                let e = openai_error(400, "you must provide a model parameter");
-                return conn.respond_error(shared, &e).await;
+            if model.is_empty()
+                && let Some(r) = missing_model
+            {
+                return Err(conn.respond_rendered(ctx.proto, &r).await);
             }
-            if !shared.lock().models.contains(&model) {
-                return conn
-                    .respond_error(shared, &ErrorReply::model_not_found(&model))
-                    .await;
+            if !shared.knows_model(ctx.proto, model) {
+                let e = ErrorReply::model_not_found(model);
+                return Err(conn.respond_error(ctx, &e).await);
             }
-            echo(&body)
+            Ok(echo(&echo_text()))
         }
-    };
-    let usage = Usage::new(answer.usage.unwrap_or_else(|| {
-        let chars = String::from_utf8_lossy(&req.body).chars().count() / 4;
-        let pieces = answer.reasoning.len() + answer.content.len();
-        (
-            u32::try_from(chars).unwrap_or(u32::MAX),
-            u32::try_from(pieces).unwrap_or(u32::MAX),
-        )
-    }));
-    let id = completion_id(shared.next_id());
-    let completion = Completion {
-        id: &id,
-        created: http::unix_now(),
-        model: &model,
-        include_usage,
-    };
-    if stream {
-        let next = stream_answer(conn, shared, &answer, &completion, usage).await;
-        if next == Next::Close {
-            // Make the end visible to the client before counting it.
-            let _ = conn.stream.shutdown().await;
-        }
-        shared.stream_ended();
-        next
-    } else {
-        json_answer(conn, shared, &answer, &completion, usage).await
     }
 }
 
-async fn json_answer(
+/// Sends `req`'s key error, if it has one.
+pub(crate) async fn deny(
     conn: &mut Conn,
     shared: &Shared,
-    answer: &Answer,
-    c: &Completion<'_>,
-    usage: Usage,
-) -> Next {
-    delay(answer.shape.first_byte_delay_ms).await;
-    match answer.shape.end {
-        StreamEnd::Cut { .. } => return Next::Close,
-        StreamEnd::Hang { .. } if !conn.hang(shared).await => return Next::Close,
-        _ => {}
-    }
-    let reasoning = answer.reasoning.concat();
-    let body = c.completion_json(
-        &answer.content.concat(),
-        (!reasoning.is_empty()).then_some(reasoning.as_str()),
-        &answer.finish_reason,
-        usage,
-    );
-    conn.respond(
-        shared,
-        200,
-        "application/json",
-        &[],
-        body.as_bytes(),
-        answer.shape.split_every,
-    )
-    .await
+    ctx: &ErrCtx,
+    req: &RecordedRequest,
+) -> Option<Next> {
+    let denied = shared.key_error(ctx.proto, req)?;
+    Some(conn.respond_error(ctx, &denied).await)
 }
 
-/// Writes SSE events with the answer's line endings, keep-alives, delays
-/// and splitting.
-struct SseWriter<'a> {
-    conn: &'a mut Conn,
-    answer: &'a Answer,
-    first: bool,
-}
-
-impl SseWriter<'_> {
-    fn nl(&self) -> &'static str {
-        if self.answer.shape.crlf { "\r\n" } else { "\n" }
-    }
-
-    async fn unit(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.conn
-            .send_pieces(bytes, self.answer.shape.split_every, true)
-            .await
-    }
-
-    async fn event(&mut self, data: &str) -> io::Result<()> {
-        if !self.first {
-            delay(self.answer.shape.chunk_delay_ms).await;
-        }
-        self.first = false;
-        let nl = self.nl();
-        if self.answer.shape.keepalive_comments {
-            self.unit(format!(": keep-alive{nl}{nl}").as_bytes())
-                .await?;
-        }
-        self.unit(format!("data: {data}{nl}{nl}").as_bytes()).await
-    }
-
-    async fn terminate(&mut self) -> io::Result<()> {
-        self.conn.send(b"0\r\n\r\n").await
-    }
-}
-
-async fn stream_answer(
-    conn: &mut Conn,
-    shared: &Shared,
-    answer: &Answer,
-    c: &Completion<'_>,
-    usage: Usage,
-) -> Next {
-    delay(answer.shape.first_byte_delay_ms).await;
-    let mut headers = vec![
-        (
-            "content-type".to_owned(),
-            "text/event-stream; charset=utf-8".to_owned(),
+/// Texts to embed: a string or an array of strings (arrays of token ids
+/// are embedded from their JSON text).
+pub(crate) fn embedding_inputs(input: Option<&Value>) -> Option<Vec<String>> {
+    match input? {
+        Value::String(s) => Some(vec![s.clone()]),
+        Value::Array(items) if !items.is_empty() => Some(
+            items
+                .iter()
+                .map(|i| match i {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect(),
         ),
-        ("transfer-encoding".to_owned(), "chunked".to_owned()),
-    ];
-    headers.extend(conn.base_headers(shared));
-    if conn
-        .send(&http::response_head(200, &headers))
-        .await
-        .is_err()
-    {
-        return Next::Close;
+        _ => None,
     }
-    match write_events(conn, shared, answer, c, usage).await {
-        Ok(next) => next,
-        Err(_) => Next::Close,
-    }
-}
-
-async fn write_events(
-    conn: &mut Conn,
-    shared: &Shared,
-    answer: &Answer,
-    c: &Completion<'_>,
-    usage: Usage,
-) -> io::Result<Next> {
-    let pieces: Vec<Delta<'_>> = answer
-        .reasoning
-        .iter()
-        .map(|r| Delta {
-            content: Some(None),
-            reasoning_content: Some(r),
-            ..Delta::default()
-        })
-        .chain(answer.content.iter().map(|t| Delta {
-            content: Some(Some(t)),
-            ..Delta::default()
-        }))
-        .collect();
-    let stop_at = match answer.shape.end {
-        StreamEnd::Cut { after }
-        | StreamEnd::Hang { after }
-        | StreamEnd::ErrorEvent { after, .. } => Some(after.min(pieces.len())),
-        StreamEnd::Done | StreamEnd::NoDone => None,
-    };
-    let mut w = SseWriter {
-        conn,
-        answer,
-        first: true,
-    };
-    let role = Delta {
-        role: Some("assistant"),
-        content: Some(Some("")),
-        ..Delta::default()
-    };
-    w.event(&c.delta_chunk(role, None)).await?;
-    let mut pieces = pieces.into_iter();
-    for i in 0..=pieces.len() {
-        if stop_at == Some(i) {
-            match &answer.shape.end {
-                StreamEnd::Cut { .. } => return Ok(Next::Close),
-                StreamEnd::ErrorEvent { message, .. } => {
-                    let body = wire::error_body(message, "server_error", None, None);
-                    w.event(&body).await?;
-                    w.terminate().await?;
-                    return Ok(w.conn.next());
-                }
-                StreamEnd::Hang { .. } => {
-                    if !w.conn.hang(shared).await {
-                        return Ok(Next::Close);
-                    }
-                }
-                StreamEnd::Done | StreamEnd::NoDone => {}
-            }
-        }
-        if let Some(delta) = pieces.next() {
-            w.event(&c.delta_chunk(delta, None)).await?;
-        }
-    }
-    w.event(&c.delta_chunk(Delta::default(), Some(&answer.finish_reason)))
-        .await?;
-    if c.include_usage {
-        w.event(&c.usage_chunk(usage)).await?;
-    }
-    if answer.shape.end == StreamEnd::NoDone {
-        w.terminate().await?;
-        return Ok(Next::Close);
-    }
-    w.event("[DONE]").await?;
-    w.terminate().await?;
-    Ok(w.conn.next())
 }
 
 #[cfg(test)]
@@ -802,16 +740,24 @@ mod tests {
     #[test]
     fn echo_splits_after_spaces() {
         let body = serde_json::json!({"messages": [{"role": "user", "content": "x"}, {"role": "user", "content": "hi there"}]});
-        assert_eq!(echo(&body).content, vec!["echo: ", "hi ", "there"]);
+        assert_eq!(
+            echo(&last_message_text(&body)).content,
+            vec!["echo: ", "hi ", "there"]
+        );
         let parts = serde_json::json!({"messages": [{"role": "user", "content": [{"type": "text", "text": "a b"}]}]});
-        assert_eq!(echo(&parts).content, vec!["echo: ", "a ", "b"]);
+        assert_eq!(
+            echo(&last_message_text(&parts)).content,
+            vec!["echo: ", "a ", "b"]
+        );
     }
 
     #[test]
-    fn completion_ids_look_like_openai() {
-        let id = completion_id(1);
-        assert!(id.starts_with("chatcmpl-"));
-        assert_eq!(id.len(), "chatcmpl-".len() + 29);
-        assert_ne!(id, completion_id(2));
+    fn embedding_inputs_accept_strings_and_arrays() {
+        let v = serde_json::json!({"a": "x", "b": ["y", "z"], "c": [], "d": 3, "e": [[1, 2]]});
+        assert_eq!(embedding_inputs(v.get("a")), Some(vec!["x".to_owned()]));
+        assert_eq!(embedding_inputs(v.get("b")).map(|v| v.len()), Some(2));
+        assert_eq!(embedding_inputs(v.get("c")), None);
+        assert_eq!(embedding_inputs(v.get("d")), None);
+        assert_eq!(embedding_inputs(v.get("e")), Some(vec!["[1,2]".to_owned()]));
     }
 }

@@ -1,5 +1,6 @@
 //! OpenAI Chat Completions wire shapes, serialized with field order as
 //! OpenAI sends them (derived structs, not `serde_json::Value` maps).
+//! The other protocols build their shapes with [`crate::json::J`].
 
 use serde::Serialize;
 
@@ -87,6 +88,44 @@ pub(crate) struct Delta<'a> {
     pub content: Option<Option<&'a str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reasoning_content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCallDelta<'a>>>,
+}
+
+/// One entry of `delta.tool_calls`: the first for a call carries `id`,
+/// `type` and `function.name`; later ones only argument pieces.
+#[derive(Serialize)]
+pub(crate) struct ToolCallDelta<'a> {
+    pub index: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<&'a str>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<&'static str>,
+    pub function: FunctionDelta<'a>,
+}
+
+/// `function` of a tool-call delta.
+#[derive(Serialize)]
+pub(crate) struct FunctionDelta<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<&'a str>,
+    pub arguments: &'a str,
+}
+
+/// A complete tool call of a non-streamed message.
+#[derive(Serialize)]
+pub(crate) struct ToolCall<'a> {
+    pub id: &'a str,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub function: Function<'a>,
+}
+
+/// `function` of a complete tool call.
+#[derive(Serialize)]
+pub(crate) struct Function<'a> {
+    pub name: &'a str,
+    pub arguments: &'a str,
 }
 
 #[derive(Serialize)]
@@ -150,11 +189,13 @@ impl Completion<'_> {
         self.chunk(Vec::new(), Some(usage))
     }
 
-    /// The whole non-streamed `chat.completion` object.
+    /// The whole non-streamed `chat.completion` object. `content` `None`
+    /// is sent as `null` (a message with only tool calls).
     pub fn completion_json(
         &self,
-        content: &str,
+        content: Option<&str>,
         reasoning: Option<&str>,
+        tool_calls: Option<Vec<ToolCall<'_>>>,
         finish_reason: &str,
         usage: Usage,
     ) -> String {
@@ -169,6 +210,7 @@ impl Completion<'_> {
                     role: "assistant",
                     content,
                     reasoning_content: reasoning,
+                    tool_calls,
                     refusal: None,
                 },
                 logprobs: None,
@@ -183,9 +225,11 @@ impl Completion<'_> {
 #[derive(Serialize)]
 struct Message<'a> {
     role: &'static str,
-    content: &'a str,
+    content: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reasoning_content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_calls: Option<Vec<ToolCall<'a>>>,
     refusal: Option<()>,
 }
 
@@ -279,6 +323,7 @@ mod tests {
             role: Some("assistant"),
             content: Some(Some("")),
             reasoning_content: None,
+            tool_calls: None,
         };
         assert_eq!(
             c.delta_chunk(delta, None),

@@ -1,5 +1,7 @@
-//! `orchard-fake-provider`: runs the fake OpenAI-compatible provider from
-//! `orchard-testkit` as a standalone server, for trying clients by hand.
+//! `orchard-fake-provider`: runs the fake model provider from
+//! `orchard-testkit` as a standalone server, for trying clients by hand. It
+//! speaks OpenAI, Anthropic, Gemini, Ollama and Azure OpenAI at once,
+//! chosen by request path.
 //!
 //! Prints exactly one line, `listening on http://ADDR/v1`, then serves until
 //! SIGINT or SIGTERM.
@@ -12,8 +14,10 @@ use std::process::ExitCode;
 use clap::Parser;
 use orchard_testkit::{FakeProvider, Reply};
 
-/// A fake OpenAI-compatible model provider (Chat Completions, streaming and
-/// not, /v1/models) on a hand-written HTTP/1.1 server.
+/// A fake model provider on a hand-written HTTP/1.1 server, speaking every
+/// protocol at once: OpenAI (/v1/chat/completions, /v1/responses,
+/// /v1/embeddings, /v1/models), Anthropic (/v1/messages), Gemini
+/// (/v1beta/models/...), Ollama (/api/...) and Azure OpenAI (/openai/...).
 #[derive(Parser, Debug)]
 #[command(name = "orchard-fake-provider", version)]
 struct Args {
@@ -26,8 +30,9 @@ struct Args {
     port: u16,
 
     /// Name of an environment variable holding the API key requests must
-    /// carry as `Authorization: Bearer KEY` (the key itself is never taken
-    /// on the command line).
+    /// carry, each protocol in its own header (`Authorization: Bearer KEY`,
+    /// `x-api-key`, `x-goog-api-key`, `api-key`); the key itself is never
+    /// taken on the command line.
     #[arg(long, value_name = "VAR")]
     key_env: Option<String>,
 
@@ -36,8 +41,10 @@ struct Args {
     models: Option<Vec<String>>,
 
     /// JSON file with an array of replies, answered in order before the
-    /// default echo, e.g. `[{"answer": {"content": ["Hi", "!"]}},
-    /// {"error": {"status": 503, "body": "{}"}}]`.
+    /// default echo, e.g. `[{"answer": {"content": ["Hi", "!"],
+    /// "tool_calls": [{"name": "f", "arguments": "{}"}]}}, {"error":
+    /// {"status": 503, "body": "{}"}}, {"error": {"status": 503, "kind":
+    /// "server_error"}}]` (a `kind` renders in each protocol's shape).
     #[arg(long, value_name = "FILE")]
     script: Option<PathBuf>,
 }

@@ -291,3 +291,50 @@ pub fn streamed_content(body: &str) -> String {
         })
         .collect()
 }
+
+/// `POST path` with a JSON body and extra headers.
+pub fn post(path: &str, headers: &[(&str, &str)], body: &Value) -> Vec<u8> {
+    let mut all = vec![("content-type", "application/json")];
+    all.extend_from_slice(headers);
+    request("POST", path, &all, &body.to_string())
+}
+
+/// SSE events as `(event name, data)`, comments skipped (LF or CRLF).
+pub fn sse_events(body: &str) -> Vec<(Option<String>, String)> {
+    let body = body.replace("\r\n", "\n");
+    body.split("\n\n")
+        .filter(|block| !block.is_empty())
+        .filter_map(|block| {
+            let mut name = None;
+            let mut data = None;
+            for line in block.split('\n') {
+                if let Some(n) = line.strip_prefix("event: ") {
+                    name = Some(n.to_owned());
+                } else if let Some(d) = line.strip_prefix("data: ") {
+                    data = Some(d.to_owned());
+                }
+            }
+            data.map(|d| (name, d))
+        })
+        .collect()
+}
+
+/// Re-frames `(event name, data)` pairs as SSE with LF line endings.
+pub fn sse_frame(events: &[(Option<String>, String)]) -> String {
+    events
+        .iter()
+        .map(|(name, data)| match name {
+            Some(n) => format!("event: {n}\ndata: {data}\n\n"),
+            None => format!("data: {data}\n\n"),
+        })
+        .collect()
+}
+
+/// The lines of an NDJSON body parsed as JSON (the body must end with a
+/// newline).
+pub fn ndjson(body: &str) -> Vec<Value> {
+    assert!(body.ends_with('\n'), "NDJSON ends with a newline: {body:?}");
+    body.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("line {l:?}: {e}")))
+        .collect()
+}

@@ -1,0 +1,138 @@
+//! Files attached to messages, kept in `DATA_DIR/attachments/` by content hash (the
+//! database holds only a reference), so a conversation does not bloat the database and
+//! the same image attached twice is stored once.
+
+use std::path::PathBuf;
+
+use orchard_core::message::{Block, BlockKind};
+use orchard_llm::Part;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::{App, AppError};
+
+/// Largest image accepted (providers refuse far smaller ones; this only bounds memory).
+pub const MAX_IMAGE_BYTES: usize = 20 * 1024 * 1024;
+
+/// An image to attach.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageInput {
+    /// What the person called it (for messages).
+    pub name: String,
+    /// The file's bytes.
+    pub data: Vec<u8>,
+}
+
+/// The image type, from the file's first bytes (never from its name).
+pub fn sniff_image(data: &[u8]) -> Option<&'static str> {
+    if data.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else if data.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some("image/jpeg")
+    } else if data.starts_with(b"GIF87a") || data.starts_with(b"GIF89a") {
+        Some("image/gif")
+    } else if data.len() >= 12 && &data[..4] == b"RIFF" && &data[8..12] == b"WEBP" {
+        Some("image/webp")
+    } else {
+        None
+    }
+}
+
+impl App {
+    fn attachment_path(&self, sha: &str) -> PathBuf {
+        self.config()
+            .data_dir
+            .join("attachments")
+            .join(&sha[..2])
+            .join(sha)
+    }
+
+    /// Checks an image and stores it; returns the block that refers to it.
+    pub(crate) fn save_image(&self, image: &ImageInput) -> Result<Block, AppError> {
+        if image.data.len() > MAX_IMAGE_BYTES {
+            return Err(AppError::invalid(format!(
+                "{} is larger than {} MB, the most Orchard sends",
+                image.name,
+                MAX_IMAGE_BYTES / (1024 * 1024)
+            )));
+        }
+        let media_type = sniff_image(&image.data).ok_or_else(|| {
+            AppError::invalid(format!(
+                "{} is not a PNG, JPEG, GIF or WebP image",
+                image.name
+            ))
+        })?;
+        let sha = hex::encode(Sha256::digest(&image.data));
+        let path = self.attachment_path(&sha);
+        if !path.exists() {
+            let dir = path.parent().unwrap_or(&self.config().data_dir);
+            std::fs::create_dir_all(dir).map_err(|e| {
+                AppError::new(
+                    "attachment_failed",
+                    format!("cannot store {}: {e}", image.name),
+                )
+            })?;
+            let tmp = path.with_extension("tmp");
+            std::fs::write(&tmp, &image.data)
+                .and_then(|()| std::fs::rename(&tmp, &path))
+                .map_err(|e| {
+                    AppError::new(
+                        "attachment_failed",
+                        format!("cannot store {}: {e}", image.name),
+                    )
+                })?;
+        }
+        Ok(Block {
+            kind: BlockKind::Image,
+            content: format!("{} ({} bytes)", image.name, image.data.len()),
+            data: Some(
+                json!({"media_type": media_type, "sha256": sha, "bytes": image.data.len()})
+                    .to_string(),
+            ),
+        })
+    }
+
+    /// The image an image block refers to, ready to send.
+    pub(crate) fn load_image(&self, block: &Block) -> Result<Part, AppError> {
+        let missing = || {
+            AppError::new(
+                "attachment_missing",
+                format!(
+                    "the image '{}' of this conversation is missing from the attachments folder",
+                    block.content
+                ),
+            )
+        };
+        let data: serde_json::Value = block
+            .data
+            .as_deref()
+            .and_then(|d| serde_json::from_str(d).ok())
+            .ok_or_else(missing)?;
+        let sha = data["sha256"]
+            .as_str()
+            .filter(|s| s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit()))
+            .ok_or_else(missing)?;
+        let bytes = std::fs::read(self.attachment_path(sha)).map_err(|_| missing())?;
+        Ok(Part::Image {
+            media_type: data["media_type"]
+                .as_str()
+                .unwrap_or("image/png")
+                .to_owned(),
+            data: bytes,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_types_come_from_the_bytes() {
+        assert_eq!(sniff_image(b"\x89PNG\r\n\x1a\nrest"), Some("image/png"));
+        assert_eq!(sniff_image(&[0xFF, 0xD8, 0xFF, 0xE0]), Some("image/jpeg"));
+        assert_eq!(sniff_image(b"GIF89a..."), Some("image/gif"));
+        assert_eq!(sniff_image(b"RIFF\0\0\0\0WEBPVP8 "), Some("image/webp"));
+        assert_eq!(sniff_image(b"%PDF-1.7"), None);
+    }
+}
