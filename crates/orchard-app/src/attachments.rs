@@ -2,7 +2,8 @@
 //! database holds only a reference), so a conversation does not bloat the database and
 //! the same image attached twice is stored once.
 
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 
 use orchard_core::message::{Block, BlockKind};
 use orchard_llm::Part;
@@ -21,6 +22,31 @@ pub struct ImageInput {
     pub name: String,
     /// The file's bytes.
     pub data: Vec<u8>,
+}
+
+impl ImageInput {
+    /// Reads an image file, refusing one over [`MAX_IMAGE_BYTES`] without reading past
+    /// the limit (a path such as `/dev/zero` must not fill memory).
+    pub fn read(path: &Path) -> Result<Self, AppError> {
+        let name = path.display().to_string();
+        let cannot = |e: std::io::Error| AppError::invalid(format!("cannot read {name}: {e}"));
+        let file = std::fs::File::open(path).map_err(cannot)?;
+        let mut data = Vec::new();
+        file.take(MAX_IMAGE_BYTES as u64 + 1)
+            .read_to_end(&mut data)
+            .map_err(cannot)?;
+        if data.len() > MAX_IMAGE_BYTES {
+            return Err(too_large(&name));
+        }
+        Ok(Self { name, data })
+    }
+}
+
+fn too_large(name: &str) -> AppError {
+    AppError::invalid(format!(
+        "{name} is larger than {} MB, the most Orchard sends",
+        MAX_IMAGE_BYTES / (1024 * 1024)
+    ))
 }
 
 /// The image type, from the file's first bytes (never from its name).
@@ -50,11 +76,7 @@ impl App {
     /// Checks an image and stores it; returns the block that refers to it.
     pub(crate) fn save_image(&self, image: &ImageInput) -> Result<Block, AppError> {
         if image.data.len() > MAX_IMAGE_BYTES {
-            return Err(AppError::invalid(format!(
-                "{} is larger than {} MB, the most Orchard sends",
-                image.name,
-                MAX_IMAGE_BYTES / (1024 * 1024)
-            )));
+            return Err(too_large(&image.name));
         }
         let media_type = sniff_image(&image.data).ok_or_else(|| {
             AppError::invalid(format!(

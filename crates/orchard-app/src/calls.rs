@@ -24,6 +24,8 @@ use crate::{App, AppError};
 
 /// How long a key rests after a 429 that named no wait.
 const DEFAULT_REST: Duration = Duration::from_secs(20);
+/// The shortest rest after a 429, whatever its `Retry-After` says.
+const MIN_REST: Duration = Duration::from_secs(1);
 
 /// When to retry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,6 +82,25 @@ fn ms(d: Duration) -> i64 {
 struct KeyFailure {
     id: KeyId,
     reason: String,
+}
+
+/// `err`, with the keys that failed earlier in the same call named after it.
+fn with_earlier_failures(
+    mut err: AppError,
+    keys: &[StoredKey],
+    failures: &[KeyFailure],
+) -> AppError {
+    let earlier: Vec<String> = failures
+        .iter()
+        .filter_map(|f| {
+            let k = keys.iter().find(|k| k.info.id == f.id)?;
+            Some(format!("{}: {}", k.info.mask, f.reason))
+        })
+        .collect();
+    if !earlier.is_empty() {
+        err.message = format!("{} (before that: {})", err.message, earlier.join("; "));
+    }
+    err
 }
 
 /// The error when no key could serve a call: every key by its mask, and why.
@@ -174,12 +195,15 @@ impl App {
                     .map_err(AppError::from);
             }
             let now = Timestamp::now();
-            let mut ready: Vec<_> = keys
+            let awake = |k: &&StoredKey| k.info.rest_until.is_none_or(|t| t <= now);
+            // Keys rejected before are passed over while another key may serve. When
+            // every key was rejected, they are tried again: a key can be re-enabled (a
+            // paid bill, a fixed permission), and the person asked for this call.
+            let all_rejected = keys.iter().all(|k| k.info.status == KeyStatus::Invalid);
+            let mut ready: Vec<&StoredKey> = keys
                 .iter()
-                .filter(|k| {
-                    k.info.status != KeyStatus::Invalid
-                        && k.info.rest_until.is_none_or(|t| t <= now)
-                })
+                .filter(awake)
+                .filter(|k| all_rejected || k.info.status != KeyStatus::Invalid)
                 .collect();
             ready.sort_by_key(|k| k.info.last_used_at.map_or(i64::MIN, Timestamp::as_millis));
             let mut failures: Vec<KeyFailure> = Vec::new();
@@ -208,7 +232,9 @@ impl App {
                         last_error = Some(e);
                     }
                     Err(e) if e.kind == ProviderErrorKind::RateLimited => {
-                        let rest = e.retry_after.unwrap_or(DEFAULT_REST);
+                        // A Retry-After already past still earns a short rest, so the
+                        // next call does not hammer the key.
+                        let rest = e.retry_after.unwrap_or(DEFAULT_REST).max(MIN_REST);
                         let until = Timestamp::from_millis(
                             Timestamp::now().as_millis().saturating_add(ms(rest)),
                         );
@@ -221,8 +247,21 @@ impl App {
                         });
                         last_error = Some(e);
                     }
-                    // Not about this key: another key would fare no better.
-                    Err(e) => return Err(e.into()),
+                    // The key's account is out of credit: no wait helps, another
+                    // account's key might. The key itself is fine.
+                    Err(e) if e.kind == ProviderErrorKind::QuotaExhausted => {
+                        failures.push(KeyFailure {
+                            id: k.info.id,
+                            reason: format!(
+                                "out of credit or quota ({})",
+                                e.message.as_deref().unwrap_or("no reason given")
+                            ),
+                        });
+                        last_error = Some(e);
+                    }
+                    // Not about this key: another key would fare no better. Keys that
+                    // failed before it are still named.
+                    Err(e) => return Err(with_earlier_failures(e.into(), &keys, &failures)),
                 }
             }
             // Every key failed, was rejected before, or rests. Wait for the first to

@@ -115,6 +115,10 @@ struct Reply {
     thinking: String,
     /// The provider's signature over the thinking (sent back in later turns).
     signature: String,
+    /// Thinking came in more than one block, so the one signature cannot vouch for the
+    /// joined text: it is not kept (the thinking then stays out of later requests,
+    /// which providers allow).
+    unsigned: bool,
     tool_calls: Vec<ToolCall>,
     usage: Usage,
     finish: Option<String>,
@@ -133,7 +137,7 @@ impl Reply {
             blocks.push(Block {
                 kind: BlockKind::Thinking,
                 content: self.thinking.clone(),
-                data: (!self.signature.is_empty())
+                data: (!self.signature.is_empty() && !self.unsigned)
                     .then(|| json!({"signature": self.signature}).to_string()),
             });
         }
@@ -316,16 +320,24 @@ impl App {
             )
             .about(&provider.name));
         }
-        if !input.images.is_empty() && !self.capabilities(&provider, &model.model).await?.vision {
-            return Err(AppError::new(
-                "model_no_vision",
+        let caps = self.capabilities(&provider, &model.model).await?;
+        let lacks = |what: &str, flag: &str| {
+            AppError::new(
+                "model_lacks_capability",
                 format!(
-                    "the model '{}' of {} does not accept images (as far as Orchard knows); if it does, say so with `orchard provider model {} {} --vision on`",
+                    "the model '{}' of {} does not {what} (as far as Orchard knows); if it does, say so with `orchard provider model {} {} --{flag} on`",
                     model.model, provider.name, provider.name, model.model
                 ),
             )
-            .about(&provider.name));
+            .about(&provider.name)
+        };
+        if !input.images.is_empty() && !caps.vision {
+            return Err(lacks("accept images", "vision"));
         }
+        if input.thinking_budget.is_some() && !caps.reasoning {
+            return Err(lacks("reason before answering", "reasoning"));
+        }
+        let http = self.http()?.clone();
         let mut blocks = vec![Block::new(BlockKind::Text, text.as_str())];
         for image in &input.images {
             blocks.push(self.save_image(image)?);
@@ -360,15 +372,14 @@ impl App {
         let question = store
             .append_message(user, &closed(topic.id, parent, Role::User, blocks))
             .await?;
-        // Used once the question is in, even if the answer never completes.
-        store
+        // Used once the question is in, even if the answer never completes. Not worth
+        // failing the answer for.
+        if let Err(e) = store
             .set_setting(user, LAST_MODEL, &model.to_string())
-            .await?;
-        // The branch ending at this question: another process may move the topic's
-        // current leaf meanwhile, and its question must not end up in this request.
-        let branch = store.branch_to(user, question.id).await?;
-        let mut request = self.build_request(&model.model, &branch, input.stream)?;
-        request.thinking_budget = input.thinking_budget;
+            .await
+        {
+            tracing::warn!(error = %e, "could not remember the last model");
+        }
         let reply = store
             .append_message(
                 user,
@@ -398,21 +409,30 @@ impl App {
         };
 
         let started = Instant::now();
-        let http = self.http()?.clone();
-        let request = &request;
-        // Keys rotate and fail over, and transient failures are retried, only until the
-        // answer's first content: `prime` holds that back until it arrives.
-        let call = self.call_provider(&provider, |endpoint| {
-            let http = http.clone();
-            async move { prime(connect(endpoint, http).chat(request).await?).await }
-        });
-        let end = tokio::select! {
-            biased;
-            () = cancel.cancelled() => End::Cancelled,
-            result = call => match result {
-                Err(e) => End::Failed(Box::new(e)),
-                Ok(primed) => receive(primed, &mut guard, observer, cancel, started, input.stream).await,
-            },
+        // The branch ending at this question: another process may move the topic's
+        // current leaf meanwhile, and its question must not end up in this request.
+        let end = match store.branch_to(user, question.id).await {
+            Err(e) => End::Failed(Box::new(e.into())),
+            Ok(branch) => {
+                let mut request =
+                    self.build_request(&model.model, &branch, input.stream, caps.vision);
+                request.thinking_budget = input.thinking_budget;
+                let request = &request;
+                // Keys rotate and fail over, and transient failures are retried, only
+                // until the answer's first content: `prime` holds that back until then.
+                let call = self.call_provider(&provider, |endpoint| {
+                    let http = http.clone();
+                    async move { prime(connect(endpoint, http).chat(request).await?).await }
+                });
+                tokio::select! {
+                    biased;
+                    () = cancel.cancelled() => End::Cancelled,
+                    result = call => match result {
+                        Err(e) => End::Failed(Box::new(e)),
+                        Ok(primed) => receive(primed, &mut guard, observer, cancel, started, input.stream).await,
+                    },
+                }
+            }
         };
 
         let (status, error) = match end {
@@ -444,12 +464,16 @@ impl App {
     /// user and assistant turns are sent in order with their images, tool calls and
     /// signed thinking (a failed reply with nothing in it is left out; a partial one is
     /// kept, as the person saw it).
+    ///
+    /// Images go only to a model with `vision`; for others, and for an image whose file
+    /// is gone, the message says so in words, so the conversation can go on.
     fn build_request(
         &self,
         model: &str,
         branch: &[Message],
         stream: bool,
-    ) -> Result<ChatRequest, AppError> {
+        vision: bool,
+    ) -> ChatRequest {
         let system = branch
             .iter()
             .rev()
@@ -468,7 +492,14 @@ impl App {
                     BlockKind::Text if !b.content.trim().is_empty() => {
                         parts.push(Part::Text(b.content.clone()))
                     }
-                    BlockKind::Image => parts.push(self.load_image(b)?),
+                    BlockKind::Image if !vision => parts.push(Part::Text(format!(
+                        "[image '{}' not sent: this model does not accept images]",
+                        b.content
+                    ))),
+                    BlockKind::Image => parts.push(self.load_image(b).unwrap_or_else(|e| {
+                        tracing::warn!(error = %e, "an attachment is missing");
+                        Part::Text(format!("[image '{}' is no longer available]", b.content))
+                    })),
                     BlockKind::ToolCall => {
                         if let Some(d) = b
                             .data
@@ -507,13 +538,13 @@ impl App {
                 thinking,
             });
         }
-        Ok(ChatRequest {
+        ChatRequest {
             model: model.to_owned(),
             system,
             messages,
             stream,
             ..ChatRequest::default()
-        })
+        }
     }
 }
 
@@ -559,6 +590,8 @@ fn apply(
         }
         ChatEvent::ThinkingDelta(t) => {
             observer.on_thinking(&t);
+            // Thinking after a signature is a second thinking block.
+            reply.unsigned |= !reply.signature.is_empty();
             reply.thinking.push_str(&t);
             true
         }

@@ -351,15 +351,11 @@ async fn chat(app: &App, args: ChatArgs) -> Result<ExitCode, AppError> {
         Some(t) => TopicChoice::Continue(parse_topic(app, t).await?),
         None => TopicChoice::New,
     };
-    let mut images = Vec::new();
-    for path in &args.images {
-        let data = std::fs::read(path)
-            .map_err(|e| AppError::invalid(format!("cannot read {}: {e}", path.display())))?;
-        images.push(ImageInput {
-            name: path.display().to_string(),
-            data,
-        });
-    }
+    let images = args
+        .images
+        .iter()
+        .map(|path| ImageInput::read(path))
+        .collect::<Result<Vec<_>, _>>()?;
 
     let cancel = CancellationToken::new();
     let signal = Arc::new(AtomicU8::new(0));

@@ -512,3 +512,220 @@ async fn chat_and_model_lists_work_with_every_protocol() {
     let topics = sb.ok(&["topics"]).await;
     assert_eq!(topics.lines().count(), 7, "{topics}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn think_goes_to_reasoning_models_and_is_refused_for_others() {
+    let sb = Sandbox::new();
+    let fake = FakeProvider::start().await;
+    fake.set_models(&["claude-sonnet-4-5", "claude-3-haiku"]);
+    let out = sb
+        .run_stdin(
+            &[
+                "provider",
+                "add",
+                "claude",
+                "--protocol",
+                "anthropic",
+                "--base-url",
+                &fake.root_url(),
+                "--key-stdin",
+            ],
+            "sk-ant-think-0000000000000000th1k\n",
+        )
+        .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = sb
+        .run(&[
+            "chat",
+            "-m",
+            "claude:claude-3-haiku",
+            "--think",
+            "2048",
+            "why?",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("does not reason before answering") && err.contains("--reasoning on"),
+        "{err}"
+    );
+    assert!(
+        fake.requests().is_empty(),
+        "refused before anything was sent"
+    );
+
+    fake.push(
+        Answer::text(&["Because."])
+            .reasoning(&["Let me think."])
+            .signature("sig-1"),
+    );
+    let out = sb
+        .ok(&[
+            "chat",
+            "-m",
+            "claude:claude-sonnet-4-5",
+            "--think",
+            "2048",
+            "why?",
+        ])
+        .await;
+    assert_eq!(out, "Because.\n");
+    let body = fake.requests().pop().unwrap().json();
+    assert_eq!(
+        body["thinking"],
+        serde_json::json!({"type": "enabled", "budget_tokens": 2048})
+    );
+    // The signed thinking goes back with the next turn, as Anthropic requires.
+    sb.ok(&["chat", "--topic", "last", "--think", "2048", "and then?"])
+        .await;
+    let body = fake.requests().pop().unwrap().json();
+    assert_eq!(
+        body["messages"][1]["content"][0],
+        serde_json::json!({"type": "thinking", "thinking": "Let me think.", "signature": "sig-1"})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn earlier_images_become_words_for_a_model_without_vision_or_a_lost_file() {
+    let sb = Sandbox::new();
+    let fake = FakeProvider::start().await;
+    fake.set_models(&["gpt-4o-mini", "deepseek-chat"]);
+    sb.add_fake(&fake, "fake", None).await;
+    let img = sb.root.path().join("cat.png");
+    std::fs::write(&img, PNG).unwrap();
+    sb.ok(&[
+        "chat",
+        "-m",
+        "fake:gpt-4o-mini",
+        "--image",
+        img.to_str().unwrap(),
+        "what is this?",
+    ])
+    .await;
+
+    // The topic goes on with a model that cannot see: the image is named, not sent.
+    sb.ok(&["chat", "--topic", "1", "-m", "fake:deepseek-chat", "go on"])
+        .await;
+    let body = fake.requests().pop().unwrap().json();
+    let first = &body["messages"][0]["content"];
+    assert!(!body.to_string().contains("data:image"), "{body}");
+    assert!(
+        first
+            .to_string()
+            .contains("not sent: this model does not accept images"),
+        "{body}"
+    );
+
+    // The attachment file is gone: the conversation still goes on.
+    std::fs::remove_dir_all(sb.data.join("attachments")).unwrap();
+    sb.ok(&["chat", "--topic", "1", "-m", "fake:gpt-4o-mini", "and now?"])
+        .await;
+    let body = fake.requests().pop().unwrap().json();
+    assert!(
+        body["messages"][0]["content"]
+            .to_string()
+            .contains("is no longer available"),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_image_file_is_refused_without_reading_it_all() {
+    let sb = Sandbox::new();
+    let fake = FakeProvider::start().await;
+    sb.add_fake(&fake, "fake", None).await;
+    let out = sb
+        .run(&[
+            "chat",
+            "-m",
+            "fake:fake-small",
+            "--image",
+            "/dev/zero",
+            "look",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("/dev/zero is larger than 20 MB"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(fake.requests().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_only_key_is_tried_again_and_recovers() {
+    let sb = Sandbox::new();
+    let fake = FakeProvider::start().await;
+    sb.add_fake(&fake, "fake", Some(GOOD)).await;
+    fake.push(orchard_testkit::ErrorReply::invalid_api_key());
+    let out = sb.run(&["chat", "-m", "fake:fake-small", "hi"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        sb.ok(&["provider", "list"])
+            .await
+            .contains("sk-…good (rejected)")
+    );
+    // Every key is rejected, so the next call tries them again rather than refusing
+    // without asking: the provider may have re-enabled the key.
+    assert_eq!(
+        sb.ok(&["chat", "--topic", "last", "again"]).await,
+        "echo: again\n"
+    );
+    assert!(sb.ok(&["provider", "list"]).await.contains("sk-…good (ok)"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_out_of_credit_moves_to_the_next_key_without_condemning_it() {
+    let sb = Sandbox::new();
+    let fake = FakeProvider::start().await;
+    sb.run_stdin(
+        &[
+            "provider",
+            "add",
+            "fake",
+            "--base-url",
+            &fake.base_url(),
+            "--key-stdin",
+        ],
+        &format!("{LIMITED}\n{GOOD}\n"),
+    )
+    .await;
+    fake.push(orchard_testkit::ErrorReply::custom(
+        429,
+        r#"{"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}"#,
+    ));
+    assert_eq!(
+        sb.ok(&["chat", "-m", "fake:fake-small", "hi"]).await,
+        "echo: hi\n"
+    );
+    assert_eq!(
+        fake.requests().iter().map(bearer).collect::<Vec<_>>(),
+        [LIMITED, GOOD]
+    );
+    let list = sb.ok(&["provider", "list"]).await;
+    assert!(
+        list.contains("sk-…lim2,") || list.contains("sk-…lim2 "),
+        "{list}"
+    );
+    assert!(
+        !list.contains("rejected") && !list.contains("resting"),
+        "{list}"
+    );
+
+    // A failure that is not about keys stops at once, and still names the key that
+    // failed before it.
+    fake.push(orchard_testkit::ErrorReply::custom(
+        429,
+        r#"{"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}"#,
+    ));
+    fake.push(orchard_testkit::ErrorReply::context_length_exceeded());
+    let out = sb.run(&["chat", "-m", "fake:fake-small", "hi"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("too long") && err.contains("before that: sk-…lim2: out of credit or quota"),
+        "{err}"
+    );
+}

@@ -49,10 +49,12 @@ pub fn resolve_api_base(raw: &str) -> Result<Url, BaseUrlError> {
 pub fn resolve_for(protocol: Protocol, raw: &str) -> Result<Url, BaseUrlError> {
     let mut url = resolve_with(raw, protocol.version_segment())?;
     if protocol == Protocol::Azure {
-        // People paste the resource URL with or without Azure's /openai prefix.
-        let path = url
-            .path()
-            .trim_end_matches('/')
+        // People paste the resource URL with or without Azure's /openai prefix, or the
+        // v1 API's /openai/v1; Orchard builds the paths below the resource itself.
+        let trimmed = url.path().trim_end_matches('/');
+        let path = trimmed
+            .strip_suffix("/openai/v1")
+            .unwrap_or(trimmed)
             .trim_end_matches("/openai")
             .to_owned();
         url.set_path(&path);
@@ -233,6 +235,10 @@ mod tests {
         );
         assert_eq!(
             r(Protocol::Azure, "https://res.openai.azure.com/openai/"),
+            "https://res.openai.azure.com/"
+        );
+        assert_eq!(
+            r(Protocol::Azure, "https://res.openai.azure.com/openai/v1"),
             "https://res.openai.azure.com/"
         );
         assert_eq!(

@@ -233,7 +233,9 @@ mod tests {
         let r = CapabilityRules::builtin();
         let c = r.for_model("gpt-4o-mini");
         assert!(c.vision && c.tools && !c.reasoning);
-        assert!(r.for_model("o3-mini").reasoning);
+        let c = r.for_model("o3-mini");
+        assert!(c.reasoning && c.tools && !c.vision);
+        assert!(r.for_model("o3").vision && !r.for_model("o1-preview").vision);
         let c = r.for_model("anthropic/claude-3.5-sonnet");
         assert!(c.vision && c.tools);
         assert!(r.for_model("claude-sonnet-4-20250514").reasoning);

@@ -8,6 +8,8 @@
 //! with an `anthropic-version` header. Extended thinking takes a token budget; its
 //! signature is kept and sent back with the thinking in later turns, as required.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use base64::Engine as _;
 use futures_util::stream;
@@ -27,8 +29,10 @@ use crate::{
 
 /// The API version Orchard speaks.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
-/// `max_tokens` is required by the API; this is used when the person set none.
-const DEFAULT_MAX_TOKENS: u32 = 8192;
+/// `max_tokens` is required by the API; this is used when the person set none. 4096 is
+/// the output limit of the smallest current models (Claude 3 Haiku and Opus), so every
+/// model accepts it.
+const DEFAULT_MAX_TOKENS: u32 = 4096;
 /// The smallest thinking budget the API accepts.
 const MIN_THINKING_BUDGET: u32 = 1024;
 
@@ -81,7 +85,7 @@ pub(crate) fn request_body(req: &ChatRequest) -> Vec<u8> {
     let max_tokens = req
         .max_tokens
         .unwrap_or(DEFAULT_MAX_TOKENS)
-        .max(budget.map_or(0, |b| b + 1024));
+        .max(budget.map_or(0, |b| b.saturating_add(1024)));
     body.insert("max_tokens".into(), json!(max_tokens));
     if let Some(system) = req.system.as_deref().filter(|s| !s.trim().is_empty()) {
         body.insert("system".into(), json!(system));
@@ -293,8 +297,9 @@ enum Block {
 /// Messages stream events.
 #[derive(Default)]
 pub(crate) struct AnthropicDecoder {
-    /// The kind of each content block, by the provider's block index.
-    blocks: Vec<(u64, Block)>,
+    /// The kind of each content block, by the provider's block index (a map: a hostile
+    /// stream of many blocks must not cost quadratic time).
+    blocks: HashMap<u64, Block>,
     tools: usize,
     input_tokens: Option<u64>,
     finished: bool,
@@ -302,10 +307,7 @@ pub(crate) struct AnthropicDecoder {
 
 impl AnthropicDecoder {
     fn block(&self, index: u64) -> Block {
-        self.blocks
-            .iter()
-            .find(|(i, _)| *i == index)
-            .map_or(Block::Other, |(_, b)| *b)
+        self.blocks.get(&index).copied().unwrap_or(Block::Other)
     }
 }
 
@@ -344,7 +346,7 @@ impl Decoder for AnthropicDecoder {
                     }
                     _ => Block::Other,
                 };
-                self.blocks.push((index, block));
+                self.blocks.insert(index, block);
             }
             "content_block_delta" => {
                 let index = v["index"].as_u64().unwrap_or(0);

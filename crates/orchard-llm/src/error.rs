@@ -18,6 +18,10 @@ pub enum ProviderErrorKind {
     UnknownModel,
     /// Too many requests (429).
     RateLimited,
+    /// The account behind the key is out of credit or quota (402, OpenAI's
+    /// `insufficient_quota`, Anthropic's "credit balance is too low"): waiting will not
+    /// help, another key might.
+    QuotaExhausted,
     /// The conversation exceeds the model's context window.
     ContextTooLong,
     /// Access refused for a reason other than the key (403: region, plan, model access).
@@ -53,6 +57,7 @@ impl ProviderErrorKind {
             ProviderErrorKind::MissingKey => "provider_missing_key",
             ProviderErrorKind::UnknownModel => "provider_unknown_model",
             ProviderErrorKind::RateLimited => "provider_rate_limited",
+            ProviderErrorKind::QuotaExhausted => "provider_quota_exhausted",
             ProviderErrorKind::ContextTooLong => "provider_context_too_long",
             ProviderErrorKind::Forbidden => "provider_forbidden",
             ProviderErrorKind::BadRequest => "provider_bad_request",
@@ -136,6 +141,10 @@ impl fmt::Display for ProviderError {
                     .unwrap_or_default();
                 write!(f, "{p} is limiting requests{status}{wait}{said}")?;
             }
+            ProviderErrorKind::QuotaExhausted => write!(
+                f,
+                "{p} says the account is out of credit or quota{status}{said}; check its billing, or add a key of another account"
+            )?,
             ProviderErrorKind::ContextTooLong => write!(
                 f,
                 "the conversation is too long for '{model}' at {p}{status}{said}; start a new topic or shorten the message"
@@ -244,7 +253,8 @@ pub(crate) fn retry_after(ms: Option<&str>, header: Option<&str>) -> Option<Dura
     )
 }
 
-/// Words that say a 403 is about the key, not about the account's access.
+/// Words that say an error is about a key (used when no key was sent: the provider
+/// wants one).
 const KEY_WORDS: &[&str] = &[
     "invalid_api_key",
     "api key",
@@ -258,6 +268,35 @@ const KEY_WORDS: &[&str] = &[
     "invalid token",
     "invalid_token",
     "expired key",
+];
+
+/// Words that say a 400 or 403 rejects the key itself. Narrower than [`KEY_WORDS`]: a
+/// 403 that only mentions the key ("your API key does not have permission to use this
+/// model") is about access, and must not get a good key marked invalid.
+const BAD_KEY_WORDS: &[&str] = &[
+    "invalid_api_key",
+    "invalid api key",
+    "incorrect api key",
+    "api key not valid",
+    "api_key_invalid",
+    "invalid x-api-key",
+    "authentication_error",
+    "invalid_token",
+    "invalid token",
+    "invalid key",
+    "incorrect key",
+    "expired key",
+    "key expired",
+    "api key expired",
+];
+
+/// Words of an account out of credit (not a rate limit that passes).
+const QUOTA_WORDS: &[&str] = &[
+    "insufficient_quota",
+    "insufficient balance",
+    "insufficient_balance",
+    "credit balance is too low",
+    "billing_hard_limit",
 ];
 
 /// Sorts an HTTP error response into a kind, reading the common JSON error shapes:
@@ -285,6 +324,10 @@ pub(crate) fn from_http(
         && (lower.contains("model") || lower.contains("deployment"))
         && !lower.contains("invalid url");
     let key_words = KEY_WORDS.iter().any(|w| lower.contains(w));
+    let bad_key_words = BAD_KEY_WORDS.iter().any(|w| lower.contains(w))
+        && !lower.contains("permission_error")
+        && !lower.contains("does not have permission");
+    let quota_words = QUOTA_WORDS.iter().any(|w| lower.contains(w));
     let context_words = [
         "context_length",
         "context length",
@@ -303,8 +346,10 @@ pub(crate) fn from_http(
         401 | 403 if key.is_none() => ProviderErrorKind::MissingKey,
         401 => ProviderErrorKind::BadKey,
         // Gemini answers an invalid key with 400 API_KEY_INVALID.
-        400 | 403 if key_words && key.is_some() => ProviderErrorKind::BadKey,
-        400 if key_words => ProviderErrorKind::MissingKey,
+        400 | 403 if bad_key_words && key.is_some() => ProviderErrorKind::BadKey,
+        400 if key_words && key.is_none() => ProviderErrorKind::MissingKey,
+        402 => ProviderErrorKind::QuotaExhausted,
+        400 | 403 | 429 if quota_words => ProviderErrorKind::QuotaExhausted,
         403 => ProviderErrorKind::Forbidden,
         429 => ProviderErrorKind::RateLimited,
         404 if about_model => ProviderErrorKind::UnknownModel,
@@ -356,7 +401,8 @@ fn body_retry_delay(body: &[u8]) -> Option<Duration> {
     let v: Value = serde_json::from_slice(body).ok()?;
     let text = find(&v)?.trim().trim_end_matches('s');
     let secs: f64 = text.parse().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+    // A hostile or broken body must not panic us: `from_secs_f64` would, on 1e20.
+    Duration::try_from_secs_f64(secs).ok()
 }
 
 /// The host of a URL, without path or query (which could carry anything).
@@ -452,6 +498,58 @@ mod tests {
             http(status, "json", body),
             Some(&key),
         )
+    }
+
+    #[test]
+    fn access_and_billing_refusals_do_not_condemn_the_key() {
+        // Anthropic's documented 403: the key is fine, this model is not for it.
+        let e = failure(
+            403,
+            r#"{"type":"error","error":{"type":"permission_error","message":"Your API key does not have permission to use the specified resource."}}"#,
+        );
+        assert_eq!(e.kind, ProviderErrorKind::Forbidden);
+        assert!(!e.is_key_problem());
+        // Gemini's invalid key is a 400, and it is the key.
+        let e = failure(
+            400,
+            r#"{"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID"}]}}"#,
+        );
+        assert_eq!(e.kind, ProviderErrorKind::BadKey);
+        // Out of credit: no wait will help.
+        for (status, body) in [
+            (
+                429,
+                r#"{"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}"#,
+            ),
+            (
+                402,
+                r#"{"error":{"message":"Insufficient Balance","type":"unknown_error"}}"#,
+            ),
+            (
+                400,
+                r#"{"type":"error","error":{"type":"invalid_request_error","message":"Your credit balance is too low to access the Anthropic API."}}"#,
+            ),
+        ] {
+            let e = failure(status, body);
+            assert_eq!(
+                e.kind,
+                ProviderErrorKind::QuotaExhausted,
+                "{status}: {body}"
+            );
+            assert!(e.to_string().contains("out of credit or quota"), "{e}");
+        }
+    }
+
+    #[test]
+    fn an_absurd_retry_delay_is_ignored_not_a_panic() {
+        let e = failure(
+            429,
+            r#"{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"1e20s"}]}}"#,
+        );
+        assert_eq!(e.kind, ProviderErrorKind::RateLimited);
+        assert_eq!(e.retry_after, None);
+        let e = failure(429, r#"{"error":{"details":[{"retryDelay":"7.5s"}]}}"#);
+        assert_eq!(e.retry_after, Some(Duration::from_millis(7500)));
     }
 
     #[test]

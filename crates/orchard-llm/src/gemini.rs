@@ -63,18 +63,27 @@ fn parts(m: &ChatMessage) -> Vec<Value> {
 /// The JSON body sent for `req` (keys sorted by serde_json: deterministic).
 pub(crate) fn request_body(req: &ChatRequest) -> Vec<u8> {
     let mut body = Map::new();
-    let contents: Vec<Value> = req
-        .messages
-        .iter()
-        .map(|m| {
-            let role = if m.role == Role::Assistant {
-                "model"
-            } else {
-                "user"
-            };
-            json!({"role": role, "parts": parts(m)})
-        })
-        .collect();
+    let mut contents: Vec<Value> = Vec::new();
+    let mut after_tool_result = false;
+    for m in &req.messages {
+        let role = if m.role == Role::Assistant {
+            "model"
+        } else {
+            "user"
+        };
+        let is_tool_result = m.tool_result_for.is_some();
+        // The results of parallel calls go back in one turn: Gemini wants as many
+        // function responses there as the model's turn had function calls.
+        if is_tool_result
+            && after_tool_result
+            && let Some(Value::Array(prev)) = contents.last_mut().and_then(|c| c.get_mut("parts"))
+        {
+            prev.extend(parts(m));
+        } else {
+            contents.push(json!({"role": role, "parts": parts(m)}));
+        }
+        after_tool_result = is_tool_result;
+    }
     body.insert("contents".into(), Value::Array(contents));
     if let Some(system) = req.system.as_deref().filter(|s| !s.trim().is_empty()) {
         body.insert(

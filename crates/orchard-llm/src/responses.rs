@@ -89,11 +89,14 @@ pub(crate) fn request_body(req: &ChatRequest) -> Vec<u8> {
             json!({"effort": effort(b), "summary": "auto"}),
         );
     }
-    if let Some(t) = req.temperature {
-        body.insert("temperature".into(), json!(t));
-    }
-    if let Some(p) = req.top_p {
-        body.insert("top_p".into(), json!(p));
+    // Reasoning models refuse sampling settings ("Unsupported parameter").
+    if req.thinking_budget.is_none() {
+        if let Some(t) = req.temperature {
+            body.insert("temperature".into(), json!(t));
+        }
+        if let Some(p) = req.top_p {
+            body.insert("top_p".into(), json!(p));
+        }
     }
     if let Some(m) = req.max_tokens {
         body.insert("max_output_tokens".into(), json!(m));

@@ -17,6 +17,10 @@ use crate::{ChatEvent, ChatStream, ProviderError, ProviderErrorKind};
 
 /// Most bytes read after the end marker to finish the response cleanly.
 const MAX_TRAILER: usize = 64 * 1024;
+/// Largest streamed answer accepted, in wire bytes. Far above any real answer (a
+/// 1M-token answer is a few MB of text, ~20 MB framed); it bounds what a hostile or
+/// broken server can make Orchard hold.
+const MAX_STREAM: usize = 256 * 1024 * 1024;
 /// Largest NDJSON line accepted.
 const MAX_LINE: usize = crate::sse::MAX_EVENT;
 
@@ -185,6 +189,8 @@ pub(crate) struct Pipeline<D> {
     out: Out,
     ended: bool,
     saw_end_marker: bool,
+    received: usize,
+    limit: usize,
 }
 
 impl<D: Decoder> Pipeline<D> {
@@ -202,6 +208,8 @@ impl<D: Decoder> Pipeline<D> {
             out: Vec::new(),
             ended: false,
             saw_end_marker: false,
+            received: 0,
+            limit: MAX_STREAM,
         }
     }
 
@@ -217,6 +225,15 @@ impl<D: Decoder> Pipeline<D> {
 
     /// Feeds a piece of the body.
     pub fn feed(&mut self, bytes: &[u8]) {
+        self.received = self.received.saturating_add(bytes.len());
+        if self.received > self.limit && !self.saw_end_marker {
+            let e = self.ctx.bad_frame(format!(
+                "the answer is larger than {} MB; stopped reading it",
+                self.limit / (1024 * 1024)
+            ));
+            self.fail(e);
+            return;
+        }
         let mut frames = std::mem::take(&mut self.scratch);
         let too_large = self.frames.feed(bytes, &mut frames).err();
         for f in frames.drain(..) {
@@ -370,6 +387,48 @@ impl<D: Decoder> State<D> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Frames of text deltas; every one yields a text event.
+    struct Echo;
+    impl Decoder for Echo {
+        fn frame(&mut self, _: &Ctx, _: Option<&str>, data: &str, out: &mut Out) -> Flow {
+            out.push(Ok(ChatEvent::TextDelta(data.to_owned())));
+            Flow::More
+        }
+        fn finished(&self) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn an_endless_answer_is_stopped_at_the_limit_keeping_what_came() {
+        let ctx = Ctx {
+            provider: "fake".into(),
+            model: "m".into(),
+            key: None,
+        };
+        let mut p = Pipeline::new(Framing::Ndjson, Echo, ctx);
+        p.limit = 2 * 1024 * 1024;
+        let line = format!("{}\n", "x".repeat(1023));
+        let mut texts = 0;
+        let mut error = None;
+        for _ in 0..4096 {
+            p.feed(line.as_bytes());
+            while let Some(e) = p.pop() {
+                match e {
+                    Ok(_) => texts += 1,
+                    Err(e) => error = Some(e),
+                }
+            }
+            if p.ended() {
+                break;
+            }
+        }
+        assert_eq!(texts, 2048, "everything up to the limit is delivered");
+        let e = error.expect("the stream ends with an error");
+        assert_eq!(e.kind, ProviderErrorKind::Protocol);
+        assert!(e.to_string().contains("larger than 2 MB"), "{e}");
+    }
 
     #[test]
     fn ndjson_lines_split_anywhere() {

@@ -156,3 +156,61 @@ fn responses_rich_request_body() {
     req.thinking_budget = Some(4096);
     insta::assert_snapshot!(text(crate::responses::request_body(&req)));
 }
+
+#[test]
+fn gemini_answers_parallel_calls_in_one_turn() {
+    let call = |id: &str, city: &str| ToolCall {
+        id: id.into(),
+        name: "get_weather".into(),
+        arguments: format!(r#"{{"city":"{city}"}}"#),
+    };
+    let (a, b) = (call("c1", "Utrecht"), call("c2", "Delft"));
+    let req = ChatRequest {
+        model: "gemini-2.5-flash".into(),
+        messages: vec![
+            ChatMessage::text(Role::User, "Weather in Utrecht and Delft?"),
+            ChatMessage {
+                tool_calls: vec![a.clone(), b.clone()],
+                ..ChatMessage::text(Role::Assistant, "")
+            },
+            ChatMessage {
+                tool_result_for: Some(a),
+                ..ChatMessage::text(Role::Tool, r#"{"temp_c":12}"#)
+            },
+            ChatMessage {
+                tool_result_for: Some(b),
+                ..ChatMessage::text(Role::Tool, r#"{"temp_c":13}"#)
+            },
+        ],
+        ..ChatRequest::default()
+    };
+    let body: serde_json::Value =
+        serde_json::from_slice(&crate::gemini::request_body(&req)).unwrap();
+    let contents = body["contents"].as_array().unwrap();
+    assert_eq!(contents.len(), 3, "{body}");
+    assert_eq!(contents[1]["parts"].as_array().unwrap().len(), 2);
+    let answers = contents[2]["parts"].as_array().unwrap();
+    assert_eq!(
+        answers.len(),
+        2,
+        "as many responses as calls, in one turn: {body}"
+    );
+    assert_eq!(answers[1]["functionResponse"]["response"]["temp_c"], 13);
+}
+
+#[test]
+fn responses_leave_out_sampling_when_reasoning() {
+    let mut req = simple(true);
+    req.top_p = Some(0.9);
+    let plain = text(crate::responses::request_body(&req));
+    assert!(
+        plain.contains("\"temperature\"") && plain.contains("\"top_p\""),
+        "{plain}"
+    );
+    req.thinking_budget = Some(2048);
+    let reasoning = text(crate::responses::request_body(&req));
+    assert!(
+        !reasoning.contains("temperature") && !reasoning.contains("top_p"),
+        "{reasoning}"
+    );
+}
