@@ -272,6 +272,11 @@ fn main() {
         "{:<18} {:>10} {:>10} {:>16} {:>16}",
         "protocol", "p50", "p99", "plain p50", "plain p99"
     );
+    // Warm up (threads, allocator, CPU clock) so the first protocol is not penalised.
+    for p in PROTOCOLS {
+        rt.block_on(through_orchard(p));
+        rt.block_on(plain_socket(p));
+    }
     for p in PROTOCOLS {
         let (p50, p99) = rt.block_on(through_orchard(p));
         let (b50, b99) = rt.block_on(plain_socket(p));
