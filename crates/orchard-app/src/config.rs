@@ -497,7 +497,7 @@ fn parse_bind(s: &str) -> Result<SocketAddr, String> {
 
 /// The toml crate's messages span several lines (with a source excerpt); the first
 /// line says where and the last says what.
-fn one_line(msg: &str) -> String {
+pub(crate) fn one_line(msg: &str) -> String {
     let lines: Vec<&str> = msg
         .lines()
         .map(str::trim)

@@ -200,27 +200,35 @@ fn prepare_data_dir(dir: &Path) -> Result<(), AppError> {
 
 /// The built-in capability rules followed by those in `models.toml` of `dir`, if any.
 pub fn load_rules(dir: &Path) -> Result<CapabilityRules, AppError> {
-    let path = dir.join("models.toml");
-    match std::fs::read_to_string(&path) {
-        Ok(text) => CapabilityRules::builtin()
-            .with_overrides(&text)
-            .map_err(|e| AppError::new("config_invalid", format!("{}: {e}", path.display()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(CapabilityRules::builtin()),
-        Err(e) => Err(AppError::new(
-            "config_invalid",
-            format!("cannot read {}: {e}", path.display()),
-        )),
-    }
+    load_with_overrides(dir, "models.toml", CapabilityRules::builtin(), |b, t| {
+        b.with_overrides(t)
+    })
 }
 
 /// The built-in catalogue with the overrides in `catalogue.toml` of `dir`, if any.
 pub fn load_catalogue(dir: &Path) -> Result<Catalogue, AppError> {
-    let path = dir.join("catalogue.toml");
+    load_with_overrides(dir, "catalogue.toml", Catalogue::builtin(), |b, t| {
+        b.with_overrides(t)
+    })
+}
+
+/// `builtin`, with the person's `file` in `dir` applied if there is one. A mistake in
+/// the file is one line that names the file, the line and the column.
+fn load_with_overrides<T, E: std::fmt::Display>(
+    dir: &Path,
+    file: &str,
+    builtin: T,
+    apply: impl FnOnce(T, &str) -> Result<T, E>,
+) -> Result<T, AppError> {
+    let path = dir.join(file);
     match std::fs::read_to_string(&path) {
-        Ok(text) => Catalogue::builtin()
-            .with_overrides(&text)
-            .map_err(|e| AppError::new("config_invalid", format!("{}: {e}", path.display()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Catalogue::builtin()),
+        Ok(text) => apply(builtin, &text).map_err(|e| {
+            AppError::new(
+                "config_invalid",
+                format!("{}: {}", path.display(), config::one_line(&e.to_string())),
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(builtin),
         Err(e) => Err(AppError::new(
             "config_invalid",
             format!("cannot read {}: {e}", path.display()),

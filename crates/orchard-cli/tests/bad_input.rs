@@ -7,21 +7,6 @@ use common::*;
 use orchard_testkit::{ErrorReply, FakeHttpProxy, FakeProvider, FakeTlsServer};
 use sqlx::Connection;
 
-/// Runs, expects failure, and returns the single stderr line.
-async fn fails(sb: &Sandbox, args: &[&str]) -> String {
-    let out = sb.run(args).await;
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "orchard {args:?} should fail: {}",
-        stderr(&out)
-    );
-    let err = stderr(&out);
-    assert_eq!(err.lines().count(), 1, "one line, got: {err}");
-    assert!(err.starts_with("orchard: "), "{err}");
-    err
-}
-
 fn closed_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

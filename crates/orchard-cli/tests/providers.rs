@@ -64,18 +64,18 @@ async fn an_image_for_a_model_without_vision_is_refused_before_anything_is_sent(
     sb.add_fake(&fake, "fake", None).await;
     let img = sb.root.path().join("cat.png");
     std::fs::write(&img, PNG).unwrap();
-    let out = sb
-        .run(&[
+    let err = fails(
+        &sb,
+        &[
             "chat",
             "-m",
             "fake:deepseek-chat",
             "--image",
             img.to_str().unwrap(),
             "what is this?",
-        ])
-        .await;
-    assert_eq!(out.status.code(), Some(1));
-    let err = stderr(&out);
+        ],
+    )
+    .await;
     assert!(
         err.contains("the model 'deepseek-chat' of fake does not accept images"),
         "{err}"
@@ -190,20 +190,21 @@ async fn a_file_that_is_not_an_image_is_refused_clearly() {
     std::fs::write(&pdf, b"%PDF-1.7 not an image").unwrap();
     sb.ok(&["provider", "model", "fake", "fake-small", "--vision", "on"])
         .await;
-    let out = sb
-        .run(&[
+    let err = fails(
+        &sb,
+        &[
             "chat",
             "-m",
             "fake:fake-small",
             "--image",
             pdf.to_str().unwrap(),
             "hi",
-        ])
-        .await;
+        ],
+    )
+    .await;
     assert!(
-        stderr(&out).contains("is not a PNG, JPEG, GIF or WebP image"),
-        "{}",
-        stderr(&out)
+        err.contains("is not a PNG, JPEG, GIF or WebP image"),
+        "{err}"
     );
     assert!(fake.requests().is_empty());
 }
@@ -286,9 +287,7 @@ async fn an_unknown_protocol_in_the_catalogue_file_is_refused_with_its_line() {
     let sb = Sandbox::new();
     std::fs::create_dir_all(&sb.data).unwrap();
     std::fs::write(sb.data.join("catalogue.toml"), "[[provider]]\nid = \"acme\"\nprotocol = \"carrier-pigeon\"\nname = \"A\"\nbase_url = \"https://a.example\"\n").unwrap();
-    let out = sb.run(&["provider", "list"]).await;
-    assert_eq!(out.status.code(), Some(1));
-    let err = stderr(&out);
+    let err = fails(&sb, &["provider", "list"]).await;
     assert!(
         err.contains("catalogue.toml") && err.contains("line 3") && err.contains("carrier-pigeon"),
         "{err}"
@@ -376,9 +375,7 @@ async fn p_l2_failover_names_each_failed_key_by_its_mask_only() {
 
     // When the last key fails too, the error names every key by its mask and why.
     fake.reject_key(GOOD);
-    let out = sb.run(&["chat", "--topic", "last", "once more"]).await;
-    assert_eq!(out.status.code(), Some(1));
-    let err = stderr(&out);
+    let err = fails(&sb, &["chat", "--topic", "last", "once more"]).await;
     assert!(err.contains("every key of fake failed ("), "{err}");
     assert!(err.contains("sk-…bad1: rejected earlier ("), "{err}");
     assert!(err.contains("sk-…lim2: rate-limited, resting "), "{err}");
@@ -534,18 +531,18 @@ async fn think_goes_to_reasoning_models_and_is_refused_for_others() {
         )
         .await;
     assert!(out.status.success(), "{}", stderr(&out));
-    let out = sb
-        .run(&[
+    let err = fails(
+        &sb,
+        &[
             "chat",
             "-m",
             "claude:claude-3-haiku",
             "--think",
             "2048",
             "why?",
-        ])
-        .await;
-    assert_eq!(out.status.code(), Some(1));
-    let err = stderr(&out);
+        ],
+    )
+    .await;
     assert!(
         err.contains("does not reason before answering") && err.contains("--reasoning on"),
         "{err}"
@@ -635,22 +632,19 @@ async fn an_endless_image_file_is_refused_without_reading_it_all() {
     let sb = Sandbox::new();
     let fake = FakeProvider::start().await;
     sb.add_fake(&fake, "fake", None).await;
-    let out = sb
-        .run(&[
+    let err = fails(
+        &sb,
+        &[
             "chat",
             "-m",
             "fake:fake-small",
             "--image",
             "/dev/zero",
             "look",
-        ])
-        .await;
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("/dev/zero is larger than 20 MB"),
-        "{}",
-        stderr(&out)
-    );
+        ],
+    )
+    .await;
+    assert!(err.contains("/dev/zero is larger than 20 MB"), "{err}");
     assert!(fake.requests().is_empty());
 }
 
@@ -660,8 +654,7 @@ async fn a_rejected_only_key_is_tried_again_and_recovers() {
     let fake = FakeProvider::start().await;
     sb.add_fake(&fake, "fake", Some(GOOD)).await;
     fake.push(orchard_testkit::ErrorReply::invalid_api_key());
-    let out = sb.run(&["chat", "-m", "fake:fake-small", "hi"]).await;
-    assert_eq!(out.status.code(), Some(1));
+    fails(&sb, &["chat", "-m", "fake:fake-small", "hi"]).await;
     assert!(
         sb.ok(&["provider", "list"])
             .await
@@ -721,11 +714,36 @@ async fn an_account_out_of_credit_moves_to_the_next_key_without_condemning_it() 
         r#"{"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}"#,
     ));
     fake.push(orchard_testkit::ErrorReply::context_length_exceeded());
-    let out = sb.run(&["chat", "-m", "fake:fake-small", "hi"]).await;
-    assert_eq!(out.status.code(), Some(1));
-    let err = stderr(&out);
+    let err = fails(&sb, &["chat", "-m", "fake:fake-small", "hi"]).await;
     assert!(
         err.contains("too long") && err.contains("before that: sk-…lim2: out of credit or quota"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_persons_capability_rules_apply_and_their_mistakes_are_named() {
+    let sb = Sandbox::new();
+    let fake = FakeProvider::start().await;
+    sb.add_fake(&fake, "fake", None).await;
+    std::fs::write(
+        sb.data.join("models.toml"),
+        "[[rule]]\nmatch = \"fake-*\"\nvision = true\ncontext = 4096\n",
+    )
+    .unwrap();
+    let shown = sb.ok(&["provider", "model", "fake", "fake-small"]).await;
+    assert!(
+        shown.contains("vision     yes") && shown.contains("context    4096 tokens"),
+        "{shown}"
+    );
+    std::fs::write(
+        sb.data.join("models.toml"),
+        "[[rule]]\nmatch = \"fake-*\"\nvisoin = true\n",
+    )
+    .unwrap();
+    let err = fails(&sb, &["provider", "list"]).await;
+    assert!(
+        err.contains("models.toml") && err.contains("line 3") && err.contains("visoin"),
         "{err}"
     );
 }

@@ -242,3 +242,18 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
 pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+/// Runs, expects failure, and returns the single stderr line.
+pub async fn fails(sb: &Sandbox, args: &[&str]) -> String {
+    let out = sb.run(args).await;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "orchard {args:?} should fail: {}",
+        stderr(&out)
+    );
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "one line, got: {err}");
+    assert!(err.starts_with("orchard: "), "{err}");
+    err
+}
