@@ -364,3 +364,47 @@ async fn a_redirect_is_reported_not_followed() {
     );
     assert!(other.requests().is_empty());
 }
+
+#[tokio::test]
+async fn reasoning_in_all_three_shapes_becomes_one_kind_of_thinking() {
+    let fake = FakeProvider::start().await;
+    let p = provider_for(&fake, None, NetConfig::default());
+    let chunk = |delta: &str, finish: &str| {
+        format!(
+            "data: {{\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"fake-small\",\"choices\":[{{\"index\":0,\"delta\":{delta},\"finish_reason\":{finish}}}]}}\n\n"
+        )
+    };
+    // DeepSeek's `reasoning_content`, OpenRouter's `reasoning`, and `<think>` tags
+    // inside the text (R1 and Qwen through many servers).
+    let shapes = [
+        format!(
+            "{}{}{}data: [DONE]\n\n",
+            chunk(r#"{"reasoning_content":"Two and two."}"#, "null"),
+            chunk(r#"{"content":"Four."}"#, "null"),
+            chunk("{}", "\"stop\"")
+        ),
+        format!(
+            "{}{}{}data: [DONE]\n\n",
+            chunk(r#"{"reasoning":"Two and two."}"#, "null"),
+            chunk(r#"{"content":"Four."}"#, "null"),
+            chunk("{}", "\"stop\"")
+        ),
+        format!(
+            "{}{}{}{}data: [DONE]\n\n",
+            chunk(r#"{"content":"<think>Two and"}"#, "null"),
+            chunk(r#"{"content":" two.</thi"}"#, "null"),
+            chunk(r#"{"content":"nk>Four."}"#, "null"),
+            chunk("{}", "\"stop\"")
+        ),
+    ];
+    for body in shapes {
+        fake.push(ErrorReply {
+            content_type: "text/event-stream".into(),
+            ..ErrorReply::custom(200, &body)
+        });
+        let (events, err) = collect(p.as_ref(), &request("fake-small", true)).await;
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(thinking_of(&events), "Two and two.", "{body}");
+        assert_eq!(text_of(&events), "Four.", "{body}");
+    }
+}
