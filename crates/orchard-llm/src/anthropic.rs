@@ -14,14 +14,13 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use futures_util::stream;
 use orchard_core::base_url::endpoint;
-use orchard_core::egress::Purpose;
 use orchard_core::message::{Role, Usage};
 use orchard_net::HttpClient;
 use serde_json::{Map, Value, json};
 
 use crate::error::scrub;
 use crate::stream::{Ctx, Decoder, Flow, Framing, Out, events};
-use crate::transport::{Auth, Transport};
+use crate::transport::{Auth, Paging, Transport};
 use crate::{
     ChatEvent, ChatMessage, ChatProvider, ChatRequest, ChatStream, Part, ProviderEndpoint,
     ProviderError, ProviderErrorKind, RemoteModel,
@@ -177,34 +176,26 @@ impl ChatProvider for AnthropicChat {
     }
 
     async fn models(&self) -> Result<Vec<RemoteModel>, ProviderError> {
-        const WHAT: &str = "the model list";
-        let mut models = Vec::new();
-        let mut after: Option<String> = None;
-        // The list is paginated; a thousand per page covers every account today.
-        for _ in 0..20 {
-            let mut url = endpoint(&self.t.ep.base_url, "models");
-            url.query_pairs_mut().append_pair("limit", "1000");
-            if let Some(a) = &after {
-                url.query_pairs_mut().append_pair("after_id", a);
-            }
-            let v = self
-                .t
-                .get_json(url, Purpose::models(&self.t.ep.name), WHAT)
-                .await?;
-            let data = self.t.array(&v, "data", None, WHAT)?;
-            models.extend(data.iter().filter_map(|m| {
+        let paging = Paging {
+            size: "limit",
+            cursor: "after_id",
+            next: |v| {
+                v.get("has_more")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false)
+                    .then(|| v.get("last_id").and_then(Value::as_str).map(str::to_owned))
+                    .flatten()
+            },
+        };
+        let url = endpoint(&self.t.ep.base_url, "models");
+        self.t
+            .model_list(url, "data", Some(paging), |m| {
                 Some(RemoteModel {
                     id: m.get("id")?.as_str()?.to_owned(),
                     owned_by: Some("anthropic".to_owned()),
                 })
-            }));
-            after = v.get("last_id").and_then(Value::as_str).map(str::to_owned);
-            if !v.get("has_more").and_then(Value::as_bool).unwrap_or(false) || after.is_none() {
-                break;
-            }
-        }
-        models.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(models)
+            })
+            .await
     }
 }
 

@@ -12,7 +12,6 @@
 use async_trait::async_trait;
 use base64::Engine as _;
 use orchard_core::base_url::endpoint;
-use orchard_core::egress::Purpose;
 use orchard_core::message::{Role, Usage};
 use orchard_net::{HttpClient, Url};
 use serde_json::{Map, Value, json};
@@ -20,7 +19,7 @@ use serde_json::{Map, Value, json};
 use crate::embed::{EmbeddingProvider, Embeddings};
 use crate::openai::floats;
 use crate::stream::{Ctx, Decoder, Flow, Framing, Out, events, whole, whole_call};
-use crate::transport::{Auth, EMBEDDINGS, Transport};
+use crate::transport::{Auth, EMBEDDINGS, Paging, Transport};
 use crate::{
     ChatEvent, ChatMessage, ChatProvider, ChatRequest, ChatStream, Part, ProviderEndpoint,
     ProviderError, ProviderErrorKind, RemoteModel,
@@ -188,21 +187,19 @@ impl ChatProvider for GeminiChat {
     }
 
     async fn models(&self) -> Result<Vec<RemoteModel>, ProviderError> {
-        const WHAT: &str = "the model list";
-        let mut models = Vec::new();
-        let mut token: Option<String> = None;
-        for _ in 0..20 {
-            let mut url = endpoint(&self.t.ep.base_url, "models");
-            url.query_pairs_mut().append_pair("pageSize", "1000");
-            if let Some(t) = &token {
-                url.query_pairs_mut().append_pair("pageToken", t);
-            }
-            let v = self
-                .t
-                .get_json(url, Purpose::models(&self.t.ep.name), WHAT)
-                .await?;
-            let list = self.t.array(&v, "models", None, WHAT)?;
-            models.extend(list.iter().filter_map(|m| {
+        let paging = Paging {
+            size: "pageSize",
+            cursor: "pageToken",
+            next: |v| {
+                v.get("nextPageToken")
+                    .and_then(Value::as_str)
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_owned)
+            },
+        };
+        let url = endpoint(&self.t.ep.base_url, "models");
+        self.t
+            .model_list(url, "models", Some(paging), |m| {
                 Some(RemoteModel {
                     id: m
                         .get("name")?
@@ -211,18 +208,8 @@ impl ChatProvider for GeminiChat {
                         .to_owned(),
                     owned_by: Some("google".to_owned()),
                 })
-            }));
-            token = v
-                .get("nextPageToken")
-                .and_then(Value::as_str)
-                .filter(|t| !t.is_empty())
-                .map(str::to_owned);
-            if token.is_none() {
-                break;
-            }
-        }
-        models.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(models)
+            })
+            .await
     }
 }
 

@@ -9,7 +9,6 @@
 use async_trait::async_trait;
 use base64::Engine as _;
 use orchard_core::base_url::endpoint;
-use orchard_core::egress::Purpose;
 use orchard_core::message::Usage;
 use orchard_net::HttpClient;
 use serde_json::{Map, Value, json};
@@ -126,16 +125,9 @@ impl ChatProvider for OllamaChat {
     }
 
     async fn models(&self) -> Result<Vec<RemoteModel>, ProviderError> {
-        const WHAT: &str = "the model list";
         let url = endpoint(&self.t.ep.base_url, "api/tags");
-        let v = self
-            .t
-            .get_json(url, Purpose::models(&self.t.ep.name), WHAT)
-            .await?;
-        let list = self.t.array(&v, "models", None, WHAT)?;
-        let mut models: Vec<RemoteModel> = list
-            .iter()
-            .filter_map(|m| {
+        self.t
+            .model_list(url, "models", None, |m| {
                 Some(RemoteModel {
                     id: m
                         .get("name")
@@ -145,9 +137,7 @@ impl ChatProvider for OllamaChat {
                     owned_by: None,
                 })
             })
-            .collect();
-        models.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(models)
+            .await
     }
 }
 

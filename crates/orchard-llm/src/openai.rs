@@ -12,7 +12,6 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use futures_util::stream;
 use orchard_core::base_url::endpoint;
-use orchard_core::egress::Purpose;
 use orchard_core::message::Usage;
 use orchard_core::provider::Protocol;
 use orchard_net::{HttpClient, Url};
@@ -307,20 +306,13 @@ pub(crate) async fn list_models(
     t: &Transport,
     url: Url,
 ) -> Result<Vec<RemoteModel>, ProviderError> {
-    const WHAT: &str = "the model list";
-    let v = t.get_json(url, Purpose::models(&t.ep.name), WHAT).await?;
-    let mut models: Vec<RemoteModel> = t
-        .array(&v, "data", None, WHAT)?
-        .iter()
-        .filter_map(|m| {
-            Some(RemoteModel {
-                id: m.get("id")?.as_str()?.to_owned(),
-                owned_by: m.get("owned_by").and_then(Value::as_str).map(str::to_owned),
-            })
+    t.model_list(url, "data", None, |m| {
+        Some(RemoteModel {
+            id: m.get("id")?.as_str()?.to_owned(),
+            owned_by: m.get("owned_by").and_then(Value::as_str).map(str::to_owned),
         })
-        .collect();
-    models.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(models)
+    })
+    .await
 }
 
 #[async_trait]

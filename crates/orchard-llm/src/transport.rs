@@ -9,7 +9,20 @@ use serde_json::Value;
 
 use crate::error::{HttpFailure, from_http, retry_after};
 use crate::stream::Ctx;
-use crate::{ChatRequest, ProviderEndpoint, ProviderError};
+use crate::{ChatRequest, ProviderEndpoint, ProviderError, RemoteModel};
+
+/// How a paginated model list asks for its next page.
+pub(crate) struct Paging {
+    /// Query parameter for the page size (a thousand is asked for).
+    pub size: &'static str,
+    /// Query parameter that carries the cursor.
+    pub cursor: &'static str,
+    /// The next page's cursor in an answer, if there is a next page.
+    pub next: fn(&Value) -> Option<String>,
+}
+
+/// Most pages of a model list read (20 000 models at a thousand a page).
+const MAX_PAGES: usize = 20;
 
 /// Largest non-streamed body accepted (an answer, a model list, embeddings).
 pub(crate) const MAX_BODY: u64 = 64 * 1024 * 1024;
@@ -132,6 +145,39 @@ impl Transport {
         let body = self.body(resp, model).await?;
         serde_json::from_slice(&body)
             .map_err(|e| self.protocol_error(model, format!("{what} is not JSON ({e})")))
+    }
+
+    /// The model list at `url`: the array `list` of each answer, read by `item`,
+    /// following pages if `paging` says how; sorted by id.
+    pub async fn model_list(
+        &self,
+        url: Url,
+        list: &str,
+        paging: Option<Paging>,
+        item: impl Fn(&Value) -> Option<RemoteModel>,
+    ) -> Result<Vec<RemoteModel>, ProviderError> {
+        const WHAT: &str = "the model list";
+        let mut models = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let mut page = url.clone();
+            if let Some(p) = &paging {
+                page.query_pairs_mut().append_pair(p.size, "1000");
+                if let Some(c) = &cursor {
+                    page.query_pairs_mut().append_pair(p.cursor, c);
+                }
+            }
+            let v = self
+                .get_json(page, Purpose::models(&self.ep.name), WHAT)
+                .await?;
+            models.extend(self.array(&v, list, None, WHAT)?.iter().filter_map(&item));
+            cursor = paging.as_ref().and_then(|p| (p.next)(&v));
+            if cursor.is_none() {
+                break;
+            }
+        }
+        models.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(models)
     }
 
     /// The array at `key` of `v` (`what`, for errors), or an error that says it is

@@ -455,17 +455,23 @@ async fn slow_providers_time_out_and_dropped_streams_close_the_connection() {
 #[tokio::test]
 async fn every_protocol_lists_models() {
     let fake = FakeProvider::start().await;
-    fake.set_models(&["zeta", "alpha", "mid"]);
+    fake.set_models(&["zeta", "alpha", "mid", "omega", "beta"]);
+    // Anthropic's and Gemini's lists come in pages; make the fake's pages small.
+    fake.set_max_page(2);
     for protocol in ALL {
+        let before = fake.requests().len();
         let models = provider(&fake, protocol, None, NetConfig::default())
             .models()
             .await
             .unwrap_or_else(|e| panic!("{protocol}: {e}"));
         assert_eq!(
             models.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
-            ["alpha", "mid", "zeta"],
+            ["alpha", "beta", "mid", "omega", "zeta"],
             "{protocol}"
         );
+        let pages = fake.requests().len() - before;
+        let paginated = matches!(protocol, Protocol::Anthropic | Protocol::Gemini);
+        assert_eq!(pages, if paginated { 3 } else { 1 }, "{protocol}");
     }
 }
 

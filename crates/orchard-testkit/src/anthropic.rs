@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use crate::errors::{self, ErrCtx};
 use crate::json::{J, obj};
-use crate::proto::{self, Protocol};
+use crate::proto::{self, Protocol, query_param};
 use crate::provider::{
     Conn, Next, RecordedRequest, Shared, deny, json_object, last_message_text, next_answer,
 };
@@ -35,7 +35,7 @@ pub(crate) async fn route(conn: &mut Conn, shared: &Shared, req: &RecordedReques
     if is_messages {
         messages(conn, shared, req, ctx).await
     } else {
-        models(conn, shared, ctx, path.strip_prefix("/v1/models/")).await
+        models(conn, shared, req, ctx, path.strip_prefix("/v1/models/")).await
     }
 }
 
@@ -48,15 +48,30 @@ fn model_object(id: &str) -> J {
     }
 }
 
-async fn models(conn: &mut Conn, shared: &Shared, ctx: ErrCtx, id: Option<&str>) -> Next {
+async fn models(
+    conn: &mut Conn,
+    shared: &Shared,
+    req: &RecordedRequest,
+    ctx: ErrCtx,
+    id: Option<&str>,
+) -> Next {
     let models = shared.models();
     let body = match id {
-        None => obj! {
-            "data": models.iter().map(|m| model_object(m)).collect::<Vec<_>>(),
-            "has_more": false,
-            "first_id": models.first(),
-            "last_id": models.last(),
-        },
+        None => {
+            // `limit` (default 20) and `after_id`, as documented.
+            let query = req.query.as_deref();
+            let limit = query_param(query, "limit").and_then(|l| l.parse().ok());
+            let start = query_param(query, "after_id")
+                .and_then(|a| models.iter().position(|m| *m == a))
+                .map_or(0, |i| i + 1);
+            let (page, more) = shared.model_page(limit, 20, start);
+            obj! {
+                "data": page.iter().map(|m| model_object(m)).collect::<Vec<_>>(),
+                "has_more": more,
+                "first_id": page.first(),
+                "last_id": page.last(),
+            }
+        }
         Some(id) if models.iter().any(|m| m == id) => model_object(id),
         Some(id) => {
             return conn

@@ -73,9 +73,21 @@ pub(crate) async fn route(conn: &mut Conn, shared: &Shared, req: &RecordedReques
     }
     match target {
         Target::List => {
-            let models: Vec<J> = shared.models().iter().map(|m| model_object(m)).collect();
-            conn.respond_json(ctx.proto, &obj! { "models": models }.pretty())
-                .await
+            // `pageSize` (default 50) and an opaque `pageToken`, as documented.
+            let query = req.query.as_deref();
+            let size = query_param(query, "pageSize").and_then(|s| s.parse().ok());
+            let start = query_param(query, "pageToken")
+                .and_then(|t| t.strip_prefix("page-").and_then(|n| n.parse().ok()))
+                .unwrap_or(0);
+            let (page, more) = shared.model_page(size, 50, start);
+            let models: Vec<J> = page.iter().map(|m| model_object(m)).collect();
+            let body = if more {
+                let token = format!("page-{}", start + page.len());
+                obj! { "models": models, "nextPageToken": token }
+            } else {
+                obj! { "models": models }
+            };
+            conn.respond_json(ctx.proto, &body.pretty()).await
         }
         Target::Get(id) => {
             if shared.knows_model(ctx.proto, id) {

@@ -75,6 +75,7 @@ pub(crate) struct State {
     requests: Vec<RecordedRequest>,
     pub(crate) embedding_dims: usize,
     pub(crate) max_batch: usize,
+    max_page: usize,
 }
 
 pub(crate) struct Shared {
@@ -104,6 +105,22 @@ impl Shared {
     /// The models every list shows.
     pub(crate) fn models(&self) -> Vec<String> {
         self.lock().models.clone()
+    }
+
+    /// One page of the model list: at most `asked` models (or `default`),
+    /// never more than the fake's page limit, from index `start`. Returns
+    /// the page and whether more follow.
+    pub(crate) fn model_page(
+        &self,
+        asked: Option<usize>,
+        default: usize,
+        start: usize,
+    ) -> (Vec<String>, bool) {
+        let state = self.lock();
+        let size = asked.unwrap_or(default).clamp(1, state.max_page);
+        let start = start.min(state.models.len());
+        let end = (start + size).min(state.models.len());
+        (state.models[start..end].to_vec(), end < state.models.len())
     }
 
     /// Whether `requested` names a listed model, the way `proto` matches
@@ -216,6 +233,7 @@ impl FakeProvider {
                 requests: Vec::new(),
                 embedding_dims: 8,
                 max_batch: 16,
+                max_page: 1000,
             }),
             received: watch::Sender::new(0),
             released: watch::Sender::new(false),
@@ -292,6 +310,13 @@ impl FakeProvider {
     /// the protocol's 400 error, so tests can prove a client batches.
     pub fn set_max_batch(&self, max: usize) {
         self.shared.lock().max_batch = max;
+    }
+
+    /// Most models one page of a paginated model list holds (default 1000,
+    /// the real APIs' limit; Anthropic's and Gemini's lists are paginated),
+    /// so tests can prove a client follows pages.
+    pub fn set_max_page(&self, max: usize) {
+        self.shared.lock().max_page = max;
     }
 
     /// Queues a reply; each generation request (any protocol) pops one
