@@ -319,20 +319,8 @@ async fn three_key_provider(sb: &Sandbox, fake: &FakeProvider) {
     fake.accept_keys(&[LIMITED, GOOD]);
     fake.reject_key(REJECTED);
     fake.rate_limit_key(LIMITED, 120);
-    let out = sb
-        .run_stdin(
-            &[
-                "provider",
-                "add",
-                "fake",
-                "--base-url",
-                &fake.base_url(),
-                "--key-stdin",
-            ],
-            &format!("{REJECTED}\n{LIMITED}\n{GOOD}\n"),
-        )
+    sb.add_provider("fake", None, &fake.base_url(), &[REJECTED, LIMITED, GOOD])
         .await;
-    assert!(out.status.success(), "{}", stderr(&out));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -391,18 +379,8 @@ async fn keys_take_turns_least_recently_used_first() {
     let sb = Sandbox::new();
     let fake = FakeProvider::start().await;
     fake.accept_keys(&[LIMITED, GOOD]);
-    sb.run_stdin(
-        &[
-            "provider",
-            "add",
-            "fake",
-            "--base-url",
-            &fake.base_url(),
-            "--key-stdin",
-        ],
-        &format!("{GOOD}\n{LIMITED}\n"),
-    )
-    .await;
+    sb.add_provider("fake", None, &fake.base_url(), &[GOOD, LIMITED])
+        .await;
     for i in 0..4 {
         sb.ok(&["chat", "-m", "fake:fake-small", &format!("question {i}")])
             .await;
@@ -465,22 +443,8 @@ async fn chat_and_model_lists_work_with_every_protocol() {
         "azure",
     ] {
         let name = format!("via-{protocol}");
-        let out = sb
-            .run_stdin(
-                &[
-                    "provider",
-                    "add",
-                    &name,
-                    "--protocol",
-                    protocol,
-                    "--base-url",
-                    &fake.root_url(),
-                    "--key-stdin",
-                ],
-                &format!("{key}\n"),
-            )
+        sb.add_provider(&name, Some(protocol), &fake.root_url(), &[key])
             .await;
-        assert!(out.status.success(), "{protocol}: {}", stderr(&out));
         let models = sb.ok(&["provider", "models", &name]).await;
         assert!(models.contains("fake-small"), "{protocol}: {models}");
         let answer = sb
@@ -515,22 +479,13 @@ async fn think_goes_to_reasoning_models_and_is_refused_for_others() {
     let sb = Sandbox::new();
     let fake = FakeProvider::start().await;
     fake.set_models(&["claude-sonnet-4-5", "claude-3-haiku"]);
-    let out = sb
-        .run_stdin(
-            &[
-                "provider",
-                "add",
-                "claude",
-                "--protocol",
-                "anthropic",
-                "--base-url",
-                &fake.root_url(),
-                "--key-stdin",
-            ],
-            "sk-ant-think-0000000000000000th1k\n",
-        )
-        .await;
-    assert!(out.status.success(), "{}", stderr(&out));
+    sb.add_provider(
+        "claude",
+        Some("anthropic"),
+        &fake.root_url(),
+        &["sk-ant-think-0000000000000000th1k"],
+    )
+    .await;
     let err = fails(
         &sb,
         &[
@@ -673,18 +628,8 @@ async fn a_rejected_only_key_is_tried_again_and_recovers() {
 async fn an_account_out_of_credit_moves_to_the_next_key_without_condemning_it() {
     let sb = Sandbox::new();
     let fake = FakeProvider::start().await;
-    sb.run_stdin(
-        &[
-            "provider",
-            "add",
-            "fake",
-            "--base-url",
-            &fake.base_url(),
-            "--key-stdin",
-        ],
-        &format!("{LIMITED}\n{GOOD}\n"),
-    )
-    .await;
+    sb.add_provider("fake", None, &fake.base_url(), &[LIMITED, GOOD])
+        .await;
     fake.push(orchard_testkit::ErrorReply::custom(
         429,
         r#"{"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}"#,

@@ -84,19 +84,29 @@ impl Sandbox {
 
     /// Adds the fake provider as `name` with `key` (if any).
     pub async fn add_fake(&self, fake: &FakeProvider, name: &str, key: Option<&str>) {
-        let url = fake.base_url();
-        let out = match key {
-            Some(k) => {
-                self.run_stdin(
-                    &["provider", "add", name, "--base-url", &url, "--key-stdin"],
-                    &format!("{k}\n"),
-                )
-                .await
-            }
-            None => {
-                self.run(&["provider", "add", name, "--base-url", &url])
-                    .await
-            }
+        let keys: Vec<&str> = key.into_iter().collect();
+        self.add_provider(name, None, &fake.base_url(), &keys).await;
+    }
+
+    /// `provider add NAME [--protocol P] --base-url URL`, with `keys` given one per
+    /// line on stdin (none: no key); must succeed.
+    pub async fn add_provider(
+        &self,
+        name: &str,
+        protocol: Option<&str>,
+        base_url: &str,
+        keys: &[&str],
+    ) {
+        let mut args = vec!["provider", "add", name, "--base-url", base_url];
+        if let Some(p) = protocol {
+            args.extend(["--protocol", p]);
+        }
+        let out = if keys.is_empty() {
+            self.run(&args).await
+        } else {
+            args.push("--key-stdin");
+            let lines: String = keys.iter().map(|k| format!("{k}\n")).collect();
+            self.run_stdin(&args, &lines).await
         };
         assert_success(&out, &["provider", "add", name]);
     }
