@@ -398,10 +398,18 @@ async fn a_stream_that_ends_without_its_final_event_is_judged_by_its_finish() {
         fake.push(Answer::text(&["all ", "there"]).no_done());
         let (events, err) = collect(p.as_ref(), &request(true)).await;
         assert_eq!(text_of(&events), "all there", "{protocol}");
-        if finish_of(&events).is_some() {
-            // The finish arrived before the missing end marker: nothing is lost.
+        // Where the finish reason comes before the end marker (OpenAI's `[DONE]`,
+        // Anthropic's `message_stop`), nothing is lost; where the last event is the one
+        // carrying it (Responses, Gemini, Ollama), the answer is incomplete.
+        let finish_came_first = matches!(
+            protocol,
+            Protocol::OpenAi | Protocol::Azure | Protocol::Anthropic
+        );
+        if finish_came_first {
+            assert_eq!(finish_of(&events), Some("stop"), "{protocol}");
             assert!(err.is_none(), "{protocol}: {err:?}");
         } else {
+            assert_eq!(finish_of(&events), None, "{protocol}");
             assert_eq!(
                 err.map(|e| e.kind),
                 Some(ProviderErrorKind::StreamCut),
