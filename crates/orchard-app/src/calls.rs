@@ -212,57 +212,45 @@ impl App {
                 self.store().touch_key(user, k.info.id).await?;
                 let key = self.vault().open(&k.sealed, owner)?;
                 let endpoint = self.endpoint(p, Some(key))?;
-                match self.retrying(&policy, false, || op(endpoint.clone())).await {
+                let e = match self.retrying(&policy, false, || op(endpoint.clone())).await {
                     Ok(v) => {
                         if k.info.status != KeyStatus::Ok {
                             self.record_key(k.info.id, KeyStatus::Ok, None).await;
                         }
                         return Ok(v);
                     }
-                    Err(e) if e.is_key_problem() => {
-                        self.record_key(k.info.id, KeyStatus::Invalid, Some(&e.to_string()))
-                            .await;
-                        failures.push(KeyFailure {
-                            id: k.info.id,
-                            reason: format!(
-                                "rejected ({})",
-                                e.message.as_deref().unwrap_or("no reason given")
-                            ),
-                        });
-                        last_error = Some(e);
+                    Err(e) => e,
+                };
+                let said = e.message.as_deref().unwrap_or("no reason given");
+                let reason = if e.is_key_problem() {
+                    self.record_key(k.info.id, KeyStatus::Invalid, Some(&e.to_string()))
+                        .await;
+                    format!("rejected ({said})")
+                } else if e.kind == ProviderErrorKind::RateLimited {
+                    // A Retry-After already past still earns a short rest, so the next
+                    // call does not hammer the key.
+                    let rest = e.retry_after.unwrap_or(DEFAULT_REST).max(MIN_REST);
+                    let until = Timestamp::from_millis(
+                        Timestamp::now().as_millis().saturating_add(ms(rest)),
+                    );
+                    if let Err(se) = self.store().rest_key(user, k.info.id, until).await {
+                        tracing::warn!(error = %se, "could not record that a key is resting");
                     }
-                    Err(e) if e.kind == ProviderErrorKind::RateLimited => {
-                        // A Retry-After already past still earns a short rest, so the
-                        // next call does not hammer the key.
-                        let rest = e.retry_after.unwrap_or(DEFAULT_REST).max(MIN_REST);
-                        let until = Timestamp::from_millis(
-                            Timestamp::now().as_millis().saturating_add(ms(rest)),
-                        );
-                        if let Err(se) = self.store().rest_key(user, k.info.id, until).await {
-                            tracing::warn!(error = %se, "could not record that a key is resting");
-                        }
-                        failures.push(KeyFailure {
-                            id: k.info.id,
-                            reason: format!("rate-limited, resting {} s", rest.as_secs().max(1)),
-                        });
-                        last_error = Some(e);
-                    }
+                    format!("rate-limited, resting {} s", rest.as_secs().max(1))
+                } else if e.kind == ProviderErrorKind::QuotaExhausted {
                     // The key's account is out of credit: no wait helps, another
                     // account's key might. The key itself is fine.
-                    Err(e) if e.kind == ProviderErrorKind::QuotaExhausted => {
-                        failures.push(KeyFailure {
-                            id: k.info.id,
-                            reason: format!(
-                                "out of credit or quota ({})",
-                                e.message.as_deref().unwrap_or("no reason given")
-                            ),
-                        });
-                        last_error = Some(e);
-                    }
+                    format!("out of credit or quota ({said})")
+                } else {
                     // Not about this key: another key would fare no better. Keys that
                     // failed before it are still named.
-                    Err(e) => return Err(with_earlier_failures(e.into(), &keys, &failures)),
-                }
+                    return Err(with_earlier_failures(e.into(), &keys, &failures));
+                };
+                failures.push(KeyFailure {
+                    id: k.info.id,
+                    reason,
+                });
+                last_error = Some(e);
             }
             // Every key failed, was rejected before, or rests. Wait for the first to
             // wake if that is soon enough, else report.
