@@ -154,11 +154,19 @@ impl App {
         })
     }
 
-    fn needs_key(&self, p: &Provider) -> bool {
-        p.catalogue_id
+    /// The error for `p` when it has no key, if its catalogue entry requires one.
+    pub(crate) fn key_missing(&self, p: &Provider) -> Option<AppError> {
+        let required = p
+            .catalogue_id
             .as_deref()
-            .and_then(|id| self.catalogue().get(id))
-            .is_some_and(|e| e.key_required)
+            .is_some_and(|id| self.key_required(id));
+        required.then(|| {
+            AppError::new(
+                "missing_key",
+                format!("{} needs an API key and none is stored", p.name),
+            )
+            .about(&p.name)
+        })
     }
 
     /// Runs `op` against `p` with its keys, as described in the module docs.
@@ -181,12 +189,8 @@ impl App {
         loop {
             let keys = self.store().keys(user, p.id).await?;
             if keys.is_empty() {
-                if self.needs_key(p) {
-                    return Err(AppError::new(
-                        "missing_key",
-                        format!("{} needs an API key and none is stored", p.name),
-                    )
-                    .about(&p.name));
+                if let Some(e) = self.key_missing(p) {
+                    return Err(e);
                 }
                 let endpoint = self.endpoint(p, None)?;
                 return self

@@ -312,13 +312,9 @@ impl App {
             .keys(self.user(), provider.id)
             .await?
             .is_empty()
-            && self.key_required(provider.catalogue_id.as_deref().unwrap_or(""))
+            && let Some(e) = self.key_missing(&provider)
         {
-            return Err(AppError::new(
-                "missing_key",
-                format!("{} needs an API key and none is stored", provider.name),
-            )
-            .about(&provider.name));
+            return Err(e);
         }
         let caps = self.capabilities(&provider, &model.model).await?;
         let lacks = |what: &str, flag: &str| {
