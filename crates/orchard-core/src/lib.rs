@@ -7,6 +7,7 @@
 #[macro_use]
 mod macros;
 
+pub mod assistant;
 pub mod base_url;
 pub mod capabilities;
 pub mod catalogue;

@@ -59,6 +59,8 @@ pub enum BlockKind {
     File,
     /// What went wrong, in words a person can act on.
     Error,
+    /// A "clear context" divider: messages above it are not sent to the model.
+    Divider,
 }
 
 str_enum!(Role { System => "system", User => "user", Assistant => "assistant", Tool => "tool" });
@@ -68,7 +70,7 @@ str_enum!(MessageStatus {
 });
 str_enum!(BlockKind {
     Text => "text", Thinking => "thinking", Citation => "citation", ToolCall => "tool_call",
-    Image => "image", File => "file", Error => "error",
+    Image => "image", File => "file", Error => "error", Divider => "divider",
 });
 
 impl MessageStatus {
@@ -203,11 +205,129 @@ pub struct Topic {
     pub updated_at: Timestamp,
 }
 
-/// A topic as listed: with its message count.
+/// A topic as listed: with its message count and tags.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TopicSummary {
     /// The topic.
     pub topic: Topic,
     /// Messages in it (all branches).
     pub message_count: u64,
+    /// Its tags, by name.
+    pub tags: Vec<String>,
+}
+
+/// A message as shown in a branch: with its siblings, for `‹ 2/3 ›` navigation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BranchEntry {
+    /// The message.
+    pub message: Message,
+    /// The ids of it and its siblings (same parent, same topic), oldest first; always
+    /// contains the message itself.
+    pub siblings: Vec<MessageId>,
+}
+
+impl BranchEntry {
+    /// Position of the message among its siblings, from 0.
+    pub fn position(&self) -> usize {
+        self.siblings
+            .iter()
+            .position(|id| *id == self.message.id)
+            .unwrap_or(0)
+    }
+}
+
+/// One page of a branch, read from its leaf towards its root.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BranchPage {
+    /// The messages, oldest first.
+    pub entries: Vec<BranchEntry>,
+    /// Whether older messages exist above the first entry.
+    pub has_more: bool,
+}
+
+/// A folder of topics.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Folder {
+    /// Row id.
+    pub id: FolderId,
+    /// Name.
+    pub name: String,
+}
+
+/// A search hit: one message whose text matches.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SearchHit {
+    /// The topic.
+    pub topic_id: TopicId,
+    /// Its title.
+    pub topic_title: String,
+    /// The message.
+    pub message_id: MessageId,
+    /// Who wrote it.
+    pub role: Role,
+    /// A short excerpt around the match. Matched text is wrapped in
+    /// [`SNIPPET_START`] and [`SNIPPET_END`]; the rest is plain text (not HTML).
+    pub snippet: String,
+    /// When the message was written.
+    pub created_at: Timestamp,
+}
+
+/// Marks the start of a match in [`SearchHit::snippet`] (a private-use character, so it
+/// cannot be confused with text and is replaced by markup only after escaping).
+pub const SNIPPET_START: char = '\u{E000}';
+/// Marks the end of a match in [`SearchHit::snippet`].
+pub const SNIPPET_END: char = '\u{E001}';
+
+/// A whole topic, tree and all, in a form that is independent of row ids: what an
+/// import produces and the JSON export holds. Messages refer to their parents by index.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TopicArchive {
+    /// Title.
+    pub title: String,
+    /// Created.
+    pub created_at: Timestamp,
+    /// Last changed.
+    pub updated_at: Timestamp,
+    /// Every message of every branch. A parent always comes before its children.
+    pub messages: Vec<ArchivedMessage>,
+    /// Index of the leaf of the branch to show; `None` shows the last message.
+    pub current: Option<usize>,
+}
+
+/// One message of a [`TopicArchive`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchivedMessage {
+    /// Index of its parent in [`TopicArchive::messages`], which must be smaller than its own.
+    pub parent: Option<usize>,
+    /// Author.
+    pub role: Role,
+    /// Status (open statuses are stored as `interrupted`).
+    pub status: MessageStatus,
+    /// Model that answered, if known.
+    pub model: Option<ArchivedModel>,
+    /// Content.
+    pub blocks: Vec<ArchivedBlock>,
+    /// Written.
+    pub created_at: Timestamp,
+}
+
+/// The model of an [`ArchivedMessage`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchivedModel {
+    /// Provider name.
+    pub provider: String,
+    /// Model id.
+    pub model: String,
+}
+
+/// One block of an [`ArchivedMessage`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchivedBlock {
+    /// Kind.
+    pub kind: BlockKind,
+    /// Text.
+    pub content: String,
+    /// Structured data (JSON), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
 }

@@ -14,13 +14,17 @@ mod error;
 pub mod sqlite;
 
 use async_trait::async_trait;
+use orchard_core::assistant::{Assistant, AssistantFields};
 use orchard_core::egress::EgressEntry;
 use orchard_core::message::{
-    Block, Message, MessageStatus, ModelSnapshot, Role, Timings, Topic, TopicSummary, Usage,
+    Block, BranchPage, Folder, Message, MessageStatus, ModelSnapshot, Role, SearchHit, Timings,
+    Topic, TopicArchive, TopicSummary, Usage,
 };
 use orchard_core::provider::{KeyInfo, KeyStatus, Model, Protocol, Provider, Quirks};
 pub use orchard_core::secret::SealedKey;
-use orchard_core::{KeyId, MessageId, ProviderId, Timestamp, TopicId, User, UserId};
+use orchard_core::{
+    AssistantId, FolderId, KeyId, MessageId, ProviderId, Timestamp, TopicId, User, UserId,
+};
 
 pub use error::StoreError;
 
@@ -96,6 +100,22 @@ pub struct MessageUpdate {
     pub finish_reason: Option<String>,
 }
 
+/// Changes to a topic's metadata; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct TopicPatch {
+    /// New title.
+    pub title: Option<String>,
+    /// Pin or unpin.
+    pub pinned: Option<bool>,
+    /// Move into a folder (`Some(None)` takes it out of any folder).
+    pub folder: Option<Option<FolderId>>,
+    /// Use an assistant (`Some(None)` for none).
+    pub assistant: Option<Option<AssistantId>>,
+    /// Replace its tags with these names (tags are created as needed; unused ones
+    /// remain for reuse).
+    pub tags: Option<Vec<String>>,
+}
+
 /// People.
 #[async_trait]
 pub trait UserStore: Send + Sync {
@@ -155,6 +175,15 @@ pub trait ProviderStore: Send + Sync {
         provider: ProviderId,
         models: &[NewModel],
     ) -> Result<()>;
+    /// Shows or hides a model in pickers; [`StoreError::NotFound`] if the provider does
+    /// not know it.
+    async fn set_model_enabled(
+        &self,
+        user: UserId,
+        provider: ProviderId,
+        model_id: &str,
+        enabled: bool,
+    ) -> Result<()>;
     /// A provider's known models.
     async fn models(&self, user: UserId, provider: ProviderId) -> Result<Vec<Model>>;
 }
@@ -190,6 +219,73 @@ pub trait ConversationStore: Send + Sync {
     /// [`ConversationStore::branch`] this does not depend on the topic's current leaf, which
     /// another process may move at any moment.
     async fn branch_to(&self, user: UserId, leaf: MessageId) -> Result<Vec<Message>>;
+
+    /// Up to `limit` messages of the branch ending at `leaf`, walking towards the root
+    /// and starting at `before`'s parent when given (the next older page), returned
+    /// oldest first with their siblings. Costs O(limit), not O(length of the branch).
+    async fn branch_page(
+        &self,
+        user: UserId,
+        leaf: MessageId,
+        before: Option<MessageId>,
+        limit: usize,
+    ) -> Result<BranchPage>;
+    /// Every message of a topic, all branches, parents before children.
+    async fn topic_messages(&self, user: UserId, topic: TopicId) -> Result<Vec<Message>>;
+    /// Makes the branch through `message` current: the topic's current leaf becomes the
+    /// most recently created leaf below `message` (or `message` itself). Returns it.
+    async fn switch_branch(&self, user: UserId, message: MessageId) -> Result<MessageId>;
+    /// Deletes a message and everything below it. If the current leaf was among them,
+    /// the branch through the parent becomes current.
+    async fn delete_message(&self, user: UserId, id: MessageId) -> Result<()>;
+    /// Changes a topic's metadata.
+    async fn update_topic(&self, user: UserId, id: TopicId, patch: &TopicPatch) -> Result<Topic>;
+    /// Deletes a topic and all its messages.
+    async fn delete_topic(&self, user: UserId, id: TopicId) -> Result<()>;
+    /// Searches the text of every message of the person (FTS5 with the trigram
+    /// tokenizer, so CJK text matches; queries shorter than three characters fall back
+    /// to a substring scan). Newest first.
+    async fn search_messages(
+        &self,
+        user: UserId,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<SearchHit>>;
+    /// Stores whole topics (an import) in one transaction: all of them or none.
+    async fn import_topics(&self, user: UserId, topics: &[TopicArchive]) -> Result<Vec<TopicId>>;
+}
+
+/// Assistants (prompt presets).
+#[async_trait]
+pub trait AssistantStore: Send + Sync {
+    /// Adds an assistant.
+    async fn create_assistant(&self, user: UserId, fields: &AssistantFields) -> Result<Assistant>;
+    /// All of a person's assistants, by name.
+    async fn assistants(&self, user: UserId) -> Result<Vec<Assistant>>;
+    /// One assistant.
+    async fn assistant(&self, user: UserId, id: AssistantId) -> Result<Assistant>;
+    /// Replaces an assistant's settings.
+    async fn update_assistant(
+        &self,
+        user: UserId,
+        id: AssistantId,
+        fields: &AssistantFields,
+    ) -> Result<Assistant>;
+    /// Deletes an assistant; its topics keep their messages and lose the link.
+    async fn delete_assistant(&self, user: UserId, id: AssistantId) -> Result<()>;
+}
+
+/// Folders that group topics.
+#[async_trait]
+pub trait FolderStore: Send + Sync {
+    /// Adds a folder; [`StoreError::Conflict`] if the name is taken.
+    async fn create_folder(&self, user: UserId, name: &str) -> Result<Folder>;
+    /// All folders, by name.
+    async fn folders(&self, user: UserId) -> Result<Vec<Folder>>;
+    /// Renames a folder.
+    async fn rename_folder(&self, user: UserId, id: FolderId, name: &str) -> Result<()>;
+    /// Deletes a folder; its topics stay, outside any folder.
+    async fn delete_folder(&self, user: UserId, id: FolderId) -> Result<()>;
 }
 
 /// Per-person settings (small key/value pairs such as the last used model).
@@ -224,11 +320,25 @@ pub trait RecoveryStore: Send + Sync {
 
 /// Everything the application needs from storage.
 pub trait Store:
-    UserStore + ProviderStore + ConversationStore + SettingsStore + EgressStore + RecoveryStore
+    UserStore
+    + ProviderStore
+    + ConversationStore
+    + AssistantStore
+    + FolderStore
+    + SettingsStore
+    + EgressStore
+    + RecoveryStore
 {
 }
 
 impl<T> Store for T where
-    T: UserStore + ProviderStore + ConversationStore + SettingsStore + EgressStore + RecoveryStore
+    T: UserStore
+        + ProviderStore
+        + ConversationStore
+        + AssistantStore
+        + FolderStore
+        + SettingsStore
+        + EgressStore
+        + RecoveryStore
 {
 }
