@@ -158,3 +158,36 @@ mod tests {
         assert_eq!(sniff_image(b"%PDF-1.7"), None);
     }
 }
+
+/// A file whose text goes with a message (text, Markdown, code, PDF).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileInput {
+    /// Its name (the extension helps tell its kind).
+    pub name: String,
+    /// Its bytes.
+    pub data: Vec<u8>,
+}
+
+/// Extracts a file's text and returns the block that carries it. The text is kept in
+/// the message (not the file), since it is what the model was sent.
+pub(crate) fn file_block(file: &FileInput) -> Result<Block, AppError> {
+    let limits = orchard_rag::loaders::Limits::default();
+    let loaded = orchard_rag::loaders::load(&file.name, &file.data, &limits)
+        .map_err(|e| AppError::invalid(format!("{}: {e}", file.name)))?;
+    let text = orchard_rag::loaders::as_attachment_text(&file.name, &loaded);
+    Ok(Block {
+        kind: BlockKind::File,
+        content: format!("{} ({} bytes)", file.name, file.data.len()),
+        data: Some(json!({"name": file.name, "bytes": file.data.len(), "text": text}).to_string()),
+    })
+}
+
+/// The text a file block sends to the model.
+pub(crate) fn file_text(block: &Block) -> String {
+    block
+        .data
+        .as_deref()
+        .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+        .and_then(|d| d["text"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| format!("[file '{}': its text is not available]", block.content))
+}

@@ -17,21 +17,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use orchard_core::assistant::Assistant;
+use orchard_core::capabilities::Capabilities;
 use orchard_core::message::{
     Block, BlockKind, Message, MessageStatus, ModelSnapshot, Role, Timings, Usage,
 };
 use orchard_core::model_ref::ModelRef;
-use orchard_core::{MessageId, TopicId, UserId};
+use orchard_core::provider::Provider;
+use orchard_core::{AssistantId, MessageId, TopicId, UserId};
 use orchard_llm::{
     ChatEvent, ChatMessage, ChatRequest, ChatStream, Part, ProviderError, Thinking, ToolCall,
     connect,
 };
-use orchard_store::{MessageUpdate, NewMessage, Store, StoreError};
+use orchard_store::{MessageUpdate, NewMessage, Store, StoreError, TopicPatch};
 use serde_json::json;
 use tokio::time::{Instant, sleep, sleep_until};
 use tokio_util::sync::CancellationToken;
 
-use crate::attachments::ImageInput;
+use crate::attachments::{FileInput, ImageInput, file_block, file_text};
 use crate::{App, AppError};
 
 /// The longest a streamed reply goes unsaved while text is arriving.
@@ -123,6 +126,9 @@ struct Reply {
     usage: Usage,
     finish: Option<String>,
     first_token_ms: Option<u64>,
+    /// When reasoning began, and how long it lasted (until the answer's first text).
+    thinking_from_ms: Option<u64>,
+    thinking_ms: Option<u64>,
 }
 
 impl Reply {
@@ -134,11 +140,17 @@ impl Reply {
     ) -> MessageUpdate {
         let mut blocks = Vec::new();
         if !self.thinking.is_empty() {
+            let mut data = serde_json::Map::new();
+            if !self.signature.is_empty() && !self.unsigned {
+                data.insert("signature".into(), json!(self.signature));
+            }
+            if let Some(ms) = self.thinking_ms {
+                data.insert("ms".into(), json!(ms));
+            }
             blocks.push(Block {
                 kind: BlockKind::Thinking,
                 content: self.thinking.clone(),
-                data: (!self.signature.is_empty() && !self.unsigned)
-                    .then(|| json!({"signature": self.signature}).to_string()),
+                data: (!data.is_empty()).then(|| serde_json::Value::Object(data).to_string()),
             });
         }
         if !self.text.is_empty() {
@@ -276,6 +288,69 @@ fn elapsed_ms(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
+/// What a page or the CLI asks: a new message, with the models that should answer it.
+#[derive(Clone, Debug)]
+pub struct Ask {
+    /// Where it goes.
+    pub topic: TopicChoice,
+    /// The message it follows, for an existing topic; `None` continues from the topic's
+    /// current leaf. A page sends the leaf it shows, so two tabs sending at once make
+    /// two sibling branches instead of one interleaved one.
+    pub parent: Option<MessageId>,
+    /// The models that answer, each as its own sibling reply. Empty: the topic's
+    /// assistant's model, else the last one used.
+    pub models: Vec<ModelRef>,
+    /// The assistant of a new topic.
+    pub assistant: Option<AssistantId>,
+    /// A system prompt to add (stored in the topic, so later turns keep it).
+    pub system: Option<String>,
+    /// The message.
+    pub text: String,
+    /// Images (refused for models that do not accept images).
+    pub images: Vec<ImageInput>,
+    /// Other files: their text is extracted and sent with the message.
+    pub files: Vec<FileInput>,
+    /// A reasoning budget in tokens, for models that think.
+    pub thinking_budget: Option<u32>,
+    /// Stream the answers (the default) or ask for them in one piece.
+    pub stream: bool,
+}
+
+/// A reply row, stored as `pending` and owned by this process, waiting to be answered
+/// with [`App::answer`]. Dropping it unanswered leaves the row for recovery to close.
+#[derive(Debug, Clone)]
+pub struct PendingReply {
+    /// The topic.
+    pub topic: TopicId,
+    /// The question it answers.
+    pub question: MessageId,
+    /// The reply row.
+    pub reply: MessageId,
+    /// The model that answers.
+    pub model: ModelRef,
+    target: Target,
+    stream: bool,
+    thinking_budget: Option<u32>,
+}
+
+/// The questions and reply rows made by [`App::ask`], [`App::regenerate`] or
+/// [`App::edit_and_resend`].
+#[derive(Debug)]
+pub struct Asked {
+    /// The topic.
+    pub topic: TopicId,
+    /// The question.
+    pub question: MessageId,
+    /// One reply per model, in the order the models were given.
+    pub replies: Vec<PendingReply>,
+}
+
+#[derive(Debug, Clone)]
+struct Target {
+    provider: Provider,
+    caps: Capabilities,
+}
+
 impl App {
     /// The model asked for, or the last one used.
     pub async fn resolve_model(&self, explicit: Option<ModelRef>) -> Result<ModelRef, AppError> {
@@ -300,52 +375,107 @@ impl App {
         observer: &mut dyn ReplyObserver,
         cancel: &CancellationToken,
     ) -> Result<ChatOutcome, AppError> {
+        let asked = self
+            .ask(Ask {
+                topic: input.topic,
+                parent: None,
+                models: input.model.into_iter().collect(),
+                assistant: None,
+                system: input.system,
+                text: input.text,
+                images: input.images,
+                files: Vec::new(),
+                thinking_budget: input.thinking_budget,
+                stream: input.stream,
+            })
+            .await?;
+        let pending =
+            asked.replies.into_iter().next().ok_or_else(|| {
+                AppError::new("internal", "no reply was prepared for the question")
+            })?;
+        self.answer(pending, observer, cancel).await
+    }
+
+    /// Stores a new question and one pending reply per model. Everything that can be
+    /// refused without a request (no model, no key, a model that cannot see images, a
+    /// message longer than the model's context) is refused before anything is stored.
+    pub async fn ask(&self, input: Ask) -> Result<Asked, AppError> {
         let text = input.text.trim().to_owned();
-        if text.is_empty() {
+        if text.is_empty() && input.images.is_empty() && input.files.is_empty() {
             return Err(AppError::invalid("the message is empty"));
-        }
-        let model = self.resolve_model(input.model).await?;
-        let provider = self.provider_named(&model.provider).await?;
-        // Refusals that need no request happen before anything is stored.
-        if self
-            .store()
-            .keys(self.user(), provider.id)
-            .await?
-            .is_empty()
-            && let Some(e) = self.key_missing(&provider)
-        {
-            return Err(e);
-        }
-        let caps = self.capabilities(&provider, &model.model).await?;
-        let lacks = |what: &str, flag: &str| {
-            AppError::new(
-                "model_lacks_capability",
-                format!(
-                    "the model '{}' of {} does not {what} (as far as Orchard knows); if it does, say so with `orchard provider model {} {} --{flag} on`",
-                    model.model, provider.name, provider.name, model.model
-                ),
-            )
-            .about(&provider.name)
-        };
-        if !input.images.is_empty() && !caps.vision {
-            return Err(lacks("accept images", "vision"));
-        }
-        if input.thinking_budget.is_some() && !caps.reasoning {
-            return Err(lacks("reason before answering", "reasoning"));
-        }
-        let http = self.http()?.clone();
-        let mut blocks = vec![Block::new(BlockKind::Text, text.as_str())];
-        for image in &input.images {
-            blocks.push(self.save_image(image)?);
         }
         let store = self.store();
         let user = self.user();
-
-        let topic = match input.topic {
-            TopicChoice::New => store.create_topic(user, &title_from(&text)).await?,
-            TopicChoice::Continue(id) => store.topic(user, id).await?,
+        let existing = match input.topic {
+            TopicChoice::New => None,
+            TopicChoice::Continue(id) => Some(store.topic(user, id).await?),
         };
-        let mut parent = topic.current_message_id;
+        let assistant_id = existing
+            .as_ref()
+            .map_or(input.assistant, |t| t.assistant_id);
+        let assistant = match assistant_id {
+            Some(id) => Some(store.assistant(user, id).await?),
+            None => None,
+        };
+        let models = self.models_for(input.models, assistant.as_ref()).await?;
+        let mut targets = Vec::with_capacity(models.len());
+        for model in &models {
+            let target = self.target(model).await?;
+            if !input.images.is_empty() && !target.caps.vision {
+                return Err(lacks(model, &target.provider, "accept images", "vision"));
+            }
+            if input.thinking_budget.is_some() && !target.caps.reasoning {
+                return Err(lacks(
+                    model,
+                    &target.provider,
+                    "reason before answering",
+                    "reasoning",
+                ));
+            }
+            check_fits(&text, model, &target.caps)?;
+            targets.push(target);
+        }
+        let mut blocks = Vec::new();
+        if !text.is_empty() {
+            blocks.push(Block::new(BlockKind::Text, text.as_str()));
+        }
+        for image in &input.images {
+            blocks.push(self.save_image(image)?);
+        }
+        for file in &input.files {
+            blocks.push(file_block(file)?);
+        }
+        let topic = match existing {
+            Some(t) => t,
+            None => {
+                let title = if text.is_empty() {
+                    input
+                        .files
+                        .first()
+                        .map(|f| f.name.clone())
+                        .or_else(|| input.images.first().map(|i| i.name.clone()))
+                        .unwrap_or_else(|| "New topic".into())
+                } else {
+                    title_from(&text)
+                };
+                let t = store.create_topic(user, &title).await?;
+                if let Some(a) = assistant_id {
+                    store
+                        .update_topic(
+                            user,
+                            t.id,
+                            &TopicPatch {
+                                assistant: Some(Some(a)),
+                                ..TopicPatch::default()
+                            },
+                        )
+                        .await?
+                } else {
+                    t
+                }
+            }
+        };
+        let mut parent = input.parent.or(topic.current_message_id);
         if let Some(system) = input
             .system
             .as_deref()
@@ -368,65 +498,276 @@ impl App {
         let question = store
             .append_message(user, &closed(topic.id, parent, Role::User, blocks))
             .await?;
-        // Used once the question is in, even if the answer never completes. Not worth
-        // failing the answer for.
-        if let Err(e) = store
-            .set_setting(user, LAST_MODEL, &model.to_string())
+        self.open_replies(
+            topic.id,
+            question.id,
+            models.into_iter().zip(targets).collect(),
+            input.stream,
+            input.thinking_budget,
+        )
+        .await
+    }
+
+    /// A new answer to the question of `message` (an assistant reply: its question; a
+    /// question: itself), stored as a sibling of the earlier answers. `models` empty:
+    /// the model of `message` if it is a reply, else the default.
+    pub async fn regenerate(
+        &self,
+        message: MessageId,
+        models: Vec<ModelRef>,
+        stream: bool,
+    ) -> Result<Asked, AppError> {
+        let store = self.store();
+        let m = store.message(self.user(), message).await?;
+        let (question, own_model) = match m.role {
+            Role::User => (m.id, None),
+            Role::Assistant => (
+                m.parent_id
+                    .ok_or_else(|| AppError::invalid("this reply answers no question"))?,
+                m.model.as_ref().map(|s| ModelRef {
+                    provider: s.provider_name.clone(),
+                    model: s.model_id.clone(),
+                }),
+            ),
+            _ => {
+                return Err(AppError::invalid(
+                    "only answers and questions can be regenerated",
+                ));
+            }
+        };
+        let topic = store.topic(self.user(), m.topic_id).await?;
+        let assistant = match topic.assistant_id {
+            Some(id) => Some(store.assistant(self.user(), id).await?),
+            None => None,
+        };
+        let models = if models.is_empty() {
+            match own_model {
+                Some(m) => vec![m],
+                None => self.models_for(Vec::new(), assistant.as_ref()).await?,
+            }
+        } else {
+            models
+        };
+        let mut pairs = Vec::new();
+        for model in models {
+            let target = self.target(&model).await?;
+            pairs.push((model, target));
+        }
+        self.open_replies(topic.id, question, pairs, stream, None)
             .await
+    }
+
+    /// Stores an edited copy of the person's message `message` as its sibling (a new
+    /// branch; the original stays) and answers it. Attachments are kept.
+    pub async fn edit_and_resend(
+        &self,
+        message: MessageId,
+        text: &str,
+        models: Vec<ModelRef>,
+        stream: bool,
+    ) -> Result<Asked, AppError> {
+        let store = self.store();
+        let user = self.user();
+        let m = store.message(user, message).await?;
+        if m.role != Role::User {
+            return Err(AppError::invalid("only your own messages can be edited"));
+        }
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(AppError::invalid("the message is empty"));
+        }
+        let topic = store.topic(user, m.topic_id).await?;
+        let assistant = match topic.assistant_id {
+            Some(id) => Some(store.assistant(user, id).await?),
+            None => None,
+        };
+        let models = self.models_for(models, assistant.as_ref()).await?;
+        let mut pairs = Vec::new();
+        for model in models {
+            let target = self.target(&model).await?;
+            check_fits(text, &model, &target.caps)?;
+            pairs.push((model, target));
+        }
+        let mut blocks = vec![Block::new(BlockKind::Text, text)];
+        blocks.extend(m.blocks.into_iter().filter(|b| b.kind != BlockKind::Text));
+        let question = store
+            .append_message(user, &closed(topic.id, m.parent_id, Role::User, blocks))
+            .await?;
+        self.open_replies(topic.id, question.id, pairs, stream, None)
+            .await
+    }
+
+    /// Adds a "clear context" divider after the topic's current leaf: later questions
+    /// are sent without the messages above it.
+    pub async fn clear_context(&self, topic: TopicId) -> Result<MessageId, AppError> {
+        let store = self.store();
+        let t = store.topic(self.user(), topic).await?;
+        let m = store
+            .append_message(
+                self.user(),
+                &closed(
+                    topic,
+                    t.current_message_id,
+                    Role::System,
+                    vec![Block::new(BlockKind::Divider, "")],
+                ),
+            )
+            .await?;
+        Ok(m.id)
+    }
+
+    /// The models that answer: those asked for, else the assistant's, else the last used.
+    async fn models_for(
+        &self,
+        asked: Vec<ModelRef>,
+        assistant: Option<&Assistant>,
+    ) -> Result<Vec<ModelRef>, AppError> {
+        if !asked.is_empty() {
+            return Ok(asked);
+        }
+        if let Some(m) = assistant.and_then(|a| a.fields.model.as_ref()) {
+            let providers = self.store().providers(self.user()).await?;
+            if let Some(p) = providers.iter().find(|p| p.id == m.provider_id) {
+                return Ok(vec![ModelRef {
+                    provider: p.name.clone(),
+                    model: m.model_id.clone(),
+                }]);
+            }
+        }
+        Ok(vec![self.resolve_model(None).await?])
+    }
+
+    /// The provider of `model`, checked to be usable (it exists and has a key if it
+    /// needs one), with the model's capabilities.
+    async fn target(&self, model: &ModelRef) -> Result<Target, AppError> {
+        let provider = self.provider_named(&model.provider).await?;
+        if self
+            .store()
+            .keys(self.user(), provider.id)
+            .await?
+            .is_empty()
+            && let Some(e) = self.key_missing(&provider)
+        {
+            return Err(e);
+        }
+        let caps = self.capabilities(&provider, &model.model).await?;
+        Ok(Target { provider, caps })
+    }
+
+    /// Stores one pending reply per model under `question`.
+    async fn open_replies(
+        &self,
+        topic: TopicId,
+        question: MessageId,
+        targets: Vec<(ModelRef, Target)>,
+        stream: bool,
+        thinking_budget: Option<u32>,
+    ) -> Result<Asked, AppError> {
+        let store = self.store();
+        let user = self.user();
+        if let Some((model, _)) = targets.first()
+            // Used once the question is in, even if the answer never completes. Not
+            // worth failing the answer for.
+            && let Err(e) = store
+                .set_setting(user, LAST_MODEL, &model.to_string())
+                .await
         {
             tracing::warn!(error = %e, "could not remember the last model");
         }
-        let reply = store
-            .append_message(
-                user,
-                &NewMessage {
-                    topic_id: topic.id,
-                    parent_id: Some(question.id),
-                    role: Role::Assistant,
-                    status: MessageStatus::Pending,
-                    model: Some(ModelSnapshot {
-                        provider_id: Some(provider.id),
-                        provider_name: provider.name.clone(),
-                        model_id: model.model.clone(),
-                    }),
-                    blocks: Vec::new(),
-                    writer: Some(self.writer_id().to_owned()),
-                },
-            )
-            .await?;
+        let mut replies = Vec::with_capacity(targets.len());
+        for (model, target) in targets {
+            let reply = store
+                .append_message(
+                    user,
+                    &NewMessage {
+                        topic_id: topic,
+                        parent_id: Some(question),
+                        role: Role::Assistant,
+                        status: MessageStatus::Pending,
+                        model: Some(ModelSnapshot {
+                            provider_id: Some(target.provider.id),
+                            provider_name: target.provider.name.clone(),
+                            model_id: model.model.clone(),
+                        }),
+                        blocks: Vec::new(),
+                        writer: Some(self.writer_id().to_owned()),
+                    },
+                )
+                .await?;
+            replies.push(PendingReply {
+                topic,
+                question,
+                reply: reply.id,
+                model,
+                target,
+                stream,
+                thinking_budget,
+            });
+        }
+        Ok(Asked {
+            topic,
+            question,
+            replies,
+        })
+    }
+
+    /// Answers a pending reply: calls the provider and streams the answer into the
+    /// reply row (and to `observer`) until it ends, fails or `cancel` fires.
+    pub async fn answer(
+        &self,
+        pending: PendingReply,
+        observer: &mut dyn ReplyObserver,
+        cancel: &CancellationToken,
+    ) -> Result<ChatOutcome, AppError> {
+        let store = self.store();
+        let user = self.user();
+        let PendingReply {
+            topic,
+            question,
+            reply,
+            model,
+            target: Target { provider, caps },
+            stream,
+            thinking_budget,
+        } = pending;
         // From here on, every path closes the reply.
         let mut guard = ReplyGuard {
             store: store.clone(),
             user,
-            id: reply.id,
+            id: reply,
             reply: Reply::default(),
             closed: false,
             warned: false,
         };
-
         let started = Instant::now();
-        // The branch ending at this question: another process may move the topic's
-        // current leaf meanwhile, and its question must not end up in this request.
-        let end = match store.branch_to(user, question.id).await {
-            Err(e) => End::Failed(Box::new(e.into())),
-            Ok(branch) => {
-                let mut request =
-                    self.build_request(&model.model, &branch, input.stream, caps.vision);
-                request.thinking_budget = input.thinking_budget;
+        let end = match self
+            .request_for(question, &model, stream, caps.vision)
+            .await
+        {
+            Err(e) => End::Failed(Box::new(e)),
+            Ok(mut request) => {
+                request.thinking_budget = thinking_budget;
                 let request = &request;
-                // Keys rotate and fail over, and transient failures are retried, only
-                // until the answer's first content: `prime` holds that back until then.
-                let call = self.call_provider(&provider, |endpoint| {
-                    let http = http.clone();
-                    async move { prime(connect(endpoint, http).chat(request).await?).await }
-                });
-                tokio::select! {
-                    biased;
-                    () = cancel.cancelled() => End::Cancelled,
-                    result = call => match result {
-                        Err(e) => End::Failed(Box::new(e)),
-                        Ok(primed) => receive(primed, &mut guard, observer, cancel, started, input.stream).await,
-                    },
+                match self.http() {
+                    Err(e) => End::Failed(Box::new(e)),
+                    Ok(http) => {
+                        let http = http.clone();
+                        // Keys rotate and fail over, and transient failures are retried,
+                        // only until the answer's first content: `prime` holds that back
+                        // until then.
+                        let call = self.call_provider(&provider, |endpoint| {
+                            let http = http.clone();
+                            async move { prime(connect(endpoint, http).chat(request).await?).await }
+                        });
+                        tokio::select! {
+                            biased;
+                            () = cancel.cancelled() => End::Cancelled,
+                            result = call => match result {
+                                Err(e) => End::Failed(Box::new(e)),
+                                Ok(primed) => receive(primed, &mut guard, observer, cancel, started, stream).await,
+                            },
+                        }
+                    }
                 }
             }
         };
@@ -441,9 +782,9 @@ impl App {
             .close(status, error.as_ref().map(|e| e.message.as_str()), total_ms)
             .await?;
         Ok(ChatOutcome {
-            topic: topic.id,
-            question: question.id,
-            reply: reply.id,
+            topic,
+            question,
+            reply,
             status,
             error,
             model,
@@ -454,6 +795,47 @@ impl App {
             },
             finish: guard.reply.finish.clone(),
         })
+    }
+
+    /// The request answering `question`: its branch (read by id, since another process
+    /// may move the topic's current leaf meanwhile), cut at the last "clear context"
+    /// divider and to the assistant's context count, with the assistant's system prompt
+    /// and sampling settings.
+    async fn request_for(
+        &self,
+        question: MessageId,
+        model: &ModelRef,
+        stream: bool,
+        vision: bool,
+    ) -> Result<ChatRequest, AppError> {
+        let store = self.store();
+        let branch = store.branch_to(self.user(), question).await?;
+        let topic = match branch.first() {
+            Some(m) => store.topic(self.user(), m.topic_id).await?,
+            None => return Err(AppError::not_found("the question is gone")),
+        };
+        let assistant = match topic.assistant_id {
+            Some(id) => store.assistant(self.user(), id).await.ok(),
+            None => None,
+        };
+        let context = assistant
+            .as_ref()
+            .and_then(|a| a.fields.context_count)
+            .map(|n| n as usize);
+        let mut request = self.build_request(&model.model, &branch, stream, vision, context);
+        if let Some(a) = assistant {
+            let prompt = a.fields.system_prompt.trim();
+            if !prompt.is_empty() {
+                request.system = Some(match request.system.take() {
+                    Some(own) => format!("{prompt}\n\n{own}"),
+                    None => prompt.to_owned(),
+                });
+            }
+            request.temperature = a.fields.temperature.map(|t| t as f32);
+            request.top_p = a.fields.top_p.map(|t| t as f32);
+            request.max_tokens = a.fields.max_tokens;
+        }
+        Ok(request)
     }
 
     /// The request for a branch: the latest system message becomes the system prompt;
@@ -469,7 +851,14 @@ impl App {
         branch: &[Message],
         stream: bool,
         vision: bool,
+        context: Option<usize>,
     ) -> ChatRequest {
+        // Nothing above the last "clear context" divider is sent.
+        let from = branch
+            .iter()
+            .rposition(|m| m.blocks.iter().any(|b| b.kind == BlockKind::Divider))
+            .map_or(0, |i| i + 1);
+        let branch = &branch[from..];
         let system = branch
             .iter()
             .rev()
@@ -488,6 +877,7 @@ impl App {
                     BlockKind::Text if !b.content.trim().is_empty() => {
                         parts.push(Part::Text(b.content.clone()))
                     }
+                    BlockKind::File => parts.push(Part::Text(file_text(b))),
                     BlockKind::Image if !vision => parts.push(Part::Text(format!(
                         "[image '{}' not sent: this model does not accept images]",
                         b.content
@@ -533,6 +923,13 @@ impl App {
                 tool_result_for: None,
                 thinking,
             });
+        }
+        // The assistant's context count: the question and that many messages before it.
+        if let Some(n) = context {
+            let keep = n.saturating_add(1);
+            if messages.len() > keep {
+                messages.drain(..messages.len() - keep);
+            }
         }
         ChatRequest {
             model: model.to_owned(),
@@ -580,11 +977,19 @@ fn apply(
 ) -> bool {
     let content = match event {
         ChatEvent::TextDelta(t) => {
+            if let Some(from) = reply.thinking_from_ms
+                && reply.thinking_ms.is_none()
+            {
+                reply.thinking_ms = Some(elapsed_ms(started).saturating_sub(from));
+            }
             observer.on_text(&t);
             reply.text.push_str(&t);
             true
         }
         ChatEvent::ThinkingDelta(t) => {
+            reply
+                .thinking_from_ms
+                .get_or_insert_with(|| elapsed_ms(started));
             observer.on_thinking(&t);
             // Thinking after a signature is a second thinking block.
             reply.unsigned |= !reply.signature.is_empty();
@@ -685,6 +1090,38 @@ async fn receive(
             }
         }
     }
+}
+
+/// Refusal for a model that lacks what the message needs.
+fn lacks(model: &ModelRef, provider: &Provider, what: &str, flag: &str) -> AppError {
+    AppError::new(
+        "model_lacks_capability",
+        format!(
+            "the model '{}' of {} does not {what} (as far as Orchard knows); if it does, say so with `orchard provider model {} {} --{flag} on` or in Settings → Providers",
+            model.model, provider.name, provider.name, model.model
+        ),
+    )
+    .about(&provider.name)
+}
+
+/// Refuses a message that cannot fit the model's context window, naming the limit.
+/// The estimate (four characters a token) is low for most text, so nothing that fits
+/// is refused; the provider's own refusal covers the rest.
+fn check_fits(text: &str, model: &ModelRef, caps: &Capabilities) -> Result<(), AppError> {
+    let Some(limit) = caps.context else {
+        return Ok(());
+    };
+    let estimate = text.chars().count() / 4;
+    if estimate > limit as usize {
+        return Err(AppError::new(
+            "message_too_long",
+            format!(
+                "the message is about {estimate} tokens long, but the context window of '{}' is {limit} tokens; shorten it or choose a model with a larger context",
+                model.model
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn closed(topic: TopicId, parent: Option<MessageId>, role: Role, blocks: Vec<Block>) -> NewMessage {

@@ -52,8 +52,13 @@ impl AppError {
     /// The HTTP status this error maps to in the API.
     pub fn http_status(&self) -> u16 {
         match self.code {
-            "invalid_input" | "config_invalid" => 400,
-            "not_found" => 404,
+            "invalid_input"
+            | "config_invalid"
+            | "no_model_chosen"
+            | "model_lacks_capability"
+            | "message_too_long"
+            | "import_invalid" => 400,
+            "not_found" | "unknown_provider" => 404,
             "conflict" => 409,
             "provider_bad_key" | "provider_missing_key" => 424,
             "provider_rate_limited" => 429,

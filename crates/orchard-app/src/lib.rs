@@ -14,6 +14,7 @@ pub mod config;
 mod error;
 mod lease;
 mod ledger;
+pub mod live;
 pub mod providers;
 pub mod topics;
 

@@ -48,9 +48,40 @@ pub enum Command {
     /// Manage model providers and their keys.
     #[command(subcommand)]
     Provider(ProviderCommand),
+    /// Write a topic to stdout as Markdown (its current branch) or JSON (every branch).
+    #[command(subcommand)]
+    Export(ExportCommand),
+    /// Import conversations: a ChatGPT `conversations.json`, a Claude export or an
+    /// Orchard JSON export. All of the file or, on any error, nothing.
+    Import {
+        /// The file.
+        file: PathBuf,
+    },
     /// Inspect configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+}
+
+/// `orchard export …`.
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// One topic.
+    Topic {
+        /// The topic id (see `orchard topics`), or `last`.
+        topic: String,
+        /// `md` (the current branch, for reading) or `json` (every branch, for import).
+        #[arg(long, value_enum, default_value = "md")]
+        format: ExportFormat,
+    },
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// Markdown.
+    Md,
+    /// JSON.
+    Json,
 }
 
 /// `orchard chat`.

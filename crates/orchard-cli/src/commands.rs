@@ -16,7 +16,10 @@ use orchard_core::model_ref::ModelRef;
 use orchard_core::provider::Protocol;
 use tokio_util::sync::CancellationToken;
 
-use crate::args::{ChatArgs, Command, ConfigCommand, KeyCommand, ModelArgs, ProviderCommand};
+use crate::args::{
+    ChatArgs, Command, ConfigCommand, ExportCommand, ExportFormat, KeyCommand, ModelArgs,
+    ProviderCommand,
+};
 use crate::{keys, output};
 
 /// Runs a command to its exit code.
@@ -88,6 +91,23 @@ async fn with_app(app: &App, command: Command) -> Result<ExitCode, AppError> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Provider(cmd) => provider(app, cmd).await,
+        Command::Export(ExportCommand::Topic { topic, format }) => {
+            let id = parse_topic(app, &topic).await?;
+            let text = match format {
+                ExportFormat::Md => app.export_markdown(id).await?,
+                ExportFormat::Json => app.export_json(&[id]).await?,
+            };
+            print!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import { file } => {
+            let bytes = std::fs::read(&file)
+                .map_err(|e| AppError::invalid(format!("cannot read {}: {e}", file.display())))?;
+            let ids = app.import(&bytes).await?;
+            let list: Vec<String> = ids.iter().map(ToString::to_string).collect();
+            println!("imported {} topic(s): {}", ids.len(), list.join(", "));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Serve { .. } | Command::Config(_) => unreachable!("handled in run"),
     }
 }

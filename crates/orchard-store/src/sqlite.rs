@@ -7,28 +7,24 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use orchard_core::egress::{EgressEntry, Purpose};
-use orchard_core::message::{
-    Block, BlockKind, Message, MessageStatus, ModelSnapshot, Role, Timings, Topic, TopicSummary,
-    Usage,
-};
 use orchard_core::provider::{KeyInfo, KeyStatus, Model, Protocol, Provider, Quirks};
-use orchard_core::{
-    AssistantId, FolderId, KeyId, MessageId, ModelRowId, ProviderId, Timestamp, TopicId, User,
-    UserId,
-};
+use orchard_core::{KeyId, ModelRowId, ProviderId, Timestamp, User, UserId};
 use sqlx::error::ErrorKind;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteQueryResult, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{ConnectOptions, Connection, Row, Sqlite, Transaction};
+use sqlx::{ConnectOptions, Connection, Row, Sqlite, SqliteExecutor, Transaction};
 
 use crate::{
-    ConversationStore, EgressStore, MessageUpdate, NewMessage, NewModel, NewProvider,
-    ProviderStore, RecoveryStore, Result, SealedKey, SettingsStore, StoreError, StoredKey,
-    UserStore,
+    EgressStore, NewModel, NewProvider, ProviderStore, RecoveryStore, Result, SealedKey,
+    SettingsStore, StoreError, StoredKey, UserStore,
 };
+
+mod conversation;
+mod library;
+mod search;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
@@ -230,25 +226,47 @@ impl SqliteStore {
         one_row(&res, "key", key)
     }
 
-    /// Checks that `provider` exists and is `user`'s, inside a write transaction.
-    async fn owned_provider(
+    /// Checks that row `id` of a `kind` table exists and is `user`'s.
+    async fn ensure_owned(
         &self,
-        tx: &mut Transaction<'static, Sqlite>,
+        ex: impl SqliteExecutor<'_>,
+        kind: Owned,
         user: UserId,
-        provider: ProviderId,
+        id: i64,
     ) -> Result<()> {
-        let owned: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM providers WHERE id = ? AND user_id = ?")
-                .bind(provider.get())
-                .bind(user.get())
-                .fetch_optional(&mut **tx)
-                .await
-                .map_err(|e| self.err(e))?;
+        let (table, what) = match kind {
+            Owned::Provider => ("providers", "provider"),
+            Owned::Topic => ("topics", "topic"),
+            Owned::Folder => ("folders", "folder"),
+            Owned::Assistant => ("assistants", "assistant"),
+        };
+        let owned: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT id FROM {table} WHERE id = ? AND user_id = ?"
+        )))
+        .bind(id)
+        .bind(user.get())
+        .fetch_optional(ex)
+        .await
+        .map_err(|e| self.err(e))?;
         owned.map(|_| ()).ok_or_else(|| StoreError::NotFound {
-            what: "provider",
-            id: provider.to_string(),
+            what,
+            id: id.to_string(),
         })
     }
+}
+
+/// Tables whose rows [`SqliteStore::ensure_owned`] checks.
+#[derive(Clone, Copy, Debug)]
+enum Owned {
+    Provider,
+    Topic,
+    Folder,
+    Assistant,
+}
+
+/// A JSON array, to pass a list as one parameter and read it with `json_each`.
+fn json_list<T: Into<serde_json::Value>>(items: impl IntoIterator<Item = T>) -> String {
+    serde_json::Value::Array(items.into_iter().map(Into::into).collect()).to_string()
 }
 
 /// Whether `path` must be inspected read-only before it is opened for writing: only
@@ -330,30 +348,6 @@ impl SchemaState {
     }
 }
 
-/// Turns rows of messages joined with their blocks (ordered by message, then block
-/// position) into messages.
-fn group_messages(rows: &[SqliteRow]) -> Result<Vec<Message>> {
-    let mut out: Vec<Message> = Vec::new();
-    for row in rows {
-        let id = MessageId::new(row.get("id"));
-        if out.last().is_none_or(|m| m.id != id) {
-            out.push(message_from_row(row)?);
-        }
-        let kind: Option<String> = row.get("b_kind");
-        if let Some(kind) = kind {
-            let kind = BlockKind::parse(&kind).ok_or_else(|| corrupt("block kind", &kind))?;
-            if let Some(last) = out.last_mut() {
-                last.blocks.push(Block {
-                    kind,
-                    content: row.get("b_content"),
-                    data: row.get("b_data"),
-                });
-            }
-        }
-    }
-    Ok(out)
-}
-
 /// Maps SQLite result codes to errors a person can act on.
 fn map_err(path: &Path, e: sqlx::Error) -> StoreError {
     let path = path.to_path_buf();
@@ -410,96 +404,6 @@ fn provider_from_row(row: &SqliteRow) -> Result<Provider> {
         enabled: row.get::<i64, _>("enabled") != 0,
         created_at: Timestamp::from_millis(row.get("created_at")),
     })
-}
-
-fn opt_u64(row: &SqliteRow, col: &str) -> Option<u64> {
-    row.get::<Option<i64>, _>(col)
-        .and_then(|v| u64::try_from(v).ok())
-}
-
-fn opt_i64(v: Option<u64>) -> Option<i64> {
-    v.and_then(|v| i64::try_from(v).ok())
-}
-
-fn message_from_row(row: &SqliteRow) -> Result<Message> {
-    let role: String = row.get("role");
-    let status: String = row.get("status");
-    let model_id: Option<String> = row.get("model_id");
-    Ok(Message {
-        id: MessageId::new(row.get("id")),
-        user_id: UserId::new(row.get("user_id")),
-        topic_id: TopicId::new(row.get("topic_id")),
-        parent_id: row.get::<Option<i64>, _>("parent_id").map(MessageId::new),
-        role: Role::parse(&role).ok_or_else(|| corrupt("role", &role))?,
-        status: MessageStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
-        model: model_id.map(|model_id| ModelSnapshot {
-            provider_id: row
-                .get::<Option<i64>, _>("provider_id")
-                .map(ProviderId::new),
-            provider_name: row
-                .get::<Option<String>, _>("provider_name")
-                .unwrap_or_default(),
-            model_id,
-        }),
-        blocks: Vec::new(),
-        usage: Usage {
-            input_tokens: opt_u64(row, "input_tokens"),
-            output_tokens: opt_u64(row, "output_tokens"),
-            reasoning_tokens: opt_u64(row, "reasoning_tokens"),
-        },
-        timings: Timings {
-            first_token_ms: opt_u64(row, "first_token_ms"),
-            total_ms: opt_u64(row, "total_ms"),
-        },
-        finish_reason: row.get("finish_reason"),
-        created_at: Timestamp::from_millis(row.get("created_at")),
-        updated_at: Timestamp::from_millis(row.get("updated_at")),
-    })
-}
-
-fn topic_from_row(row: &SqliteRow) -> Topic {
-    Topic {
-        id: TopicId::new(row.get("id")),
-        user_id: UserId::new(row.get("user_id")),
-        title: row.get("title"),
-        assistant_id: row
-            .get::<Option<i64>, _>("assistant_id")
-            .map(AssistantId::new),
-        folder_id: row.get::<Option<i64>, _>("folder_id").map(FolderId::new),
-        pinned: row.get::<i64, _>("pinned") != 0,
-        current_message_id: row
-            .get::<Option<i64>, _>("current_message_id")
-            .map(MessageId::new),
-        created_at: Timestamp::from_millis(row.get("created_at")),
-        updated_at: Timestamp::from_millis(row.get("updated_at")),
-    }
-}
-
-const MESSAGE_COLUMNS: &str = "m.id, m.user_id, m.topic_id, m.parent_id, m.role, m.status, m.provider_id, \
-     m.provider_name, m.model_id, m.input_tokens, m.output_tokens, m.reasoning_tokens, m.first_token_ms, \
-     m.total_ms, m.finish_reason, m.created_at, m.updated_at, \
-     b.kind AS b_kind, b.content AS b_content, b.data AS b_data";
-
-async fn insert_blocks(
-    tx: &mut Transaction<'static, Sqlite>,
-    user: UserId,
-    message: i64,
-    blocks: &[Block],
-) -> sqlx::Result<()> {
-    for (position, block) in blocks.iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO message_blocks (message_id, user_id, position, kind, content, data) VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(message)
-        .bind(user.get())
-        .bind(position as i64)
-        .bind(block.kind.as_str())
-        .bind(&block.content)
-        .bind(&block.data)
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(())
 }
 
 #[async_trait]
@@ -606,7 +510,8 @@ impl ProviderStore for SqliteStore {
         mask: &str,
     ) -> Result<KeyId> {
         let mut tx = self.write_tx().await?;
-        self.owned_provider(&mut tx, user, provider).await?;
+        self.ensure_owned(&mut *tx, Owned::Provider, user, provider.get())
+            .await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO provider_keys (user_id, provider_id, nonce, ciphertext, mask, position, created_at) \
              VALUES (?, ?, ?, ?, ?, (SELECT COALESCE(MAX(position), 0) + 1 FROM provider_keys WHERE provider_id = ? AND user_id = ?), ?) \
@@ -700,7 +605,8 @@ impl ProviderStore for SqliteStore {
         models: &[NewModel],
     ) -> Result<()> {
         let mut tx = self.write_tx().await?;
-        self.owned_provider(&mut tx, user, provider).await?;
+        self.ensure_owned(&mut *tx, Owned::Provider, user, provider.get())
+            .await?;
         let now = Timestamp::now().as_millis();
         for m in models {
             sqlx::query(
@@ -724,8 +630,25 @@ impl ProviderStore for SqliteStore {
         tx.commit().await.map_err(|e| self.err(e))
     }
 
-    async fn set_model_enabled(&self, _: UserId, _: ProviderId, _: &str, _: bool) -> Result<()> {
-        Err(unbuilt("set_model_enabled"))
+    async fn set_model_enabled(
+        &self,
+        user: UserId,
+        provider: ProviderId,
+        model_id: &str,
+        enabled: bool,
+    ) -> Result<()> {
+        let res = sqlx::query(
+            "UPDATE models SET enabled = ?, updated_at = ? WHERE provider_id = ? AND model_id = ? AND user_id = ?",
+        )
+        .bind(enabled)
+        .bind(Timestamp::now().as_millis())
+        .bind(provider.get())
+        .bind(model_id)
+        .bind(user.get())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        one_row(&res, "model", model_id)
     }
 
     async fn models(&self, user: UserId, provider: ProviderId) -> Result<Vec<Model>> {
@@ -781,7 +704,8 @@ impl ProviderStore for SqliteStore {
         caps: &orchard_core::capabilities::CapabilityOverride,
     ) -> Result<()> {
         let mut tx = self.write_tx().await?;
-        self.owned_provider(&mut tx, user, provider).await?;
+        self.ensure_owned(&mut *tx, Owned::Provider, user, provider.get())
+            .await?;
         let json = serde_json::to_string(caps).map_err(|e| StoreError::Other(e.to_string()))?;
         let now = Timestamp::now().as_millis();
         sqlx::query(
@@ -800,299 +724,6 @@ impl ProviderStore for SqliteStore {
         .await
         .map_err(|e| self.err(e))?;
         tx.commit().await.map_err(|e| self.err(e))
-    }
-}
-
-#[async_trait]
-impl ConversationStore for SqliteStore {
-    async fn create_topic(&self, user: UserId, title: &str) -> Result<Topic> {
-        let now = Timestamp::now().as_millis();
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO topics (user_id, title, created_at, updated_at) VALUES (?, ?, ?, ?) RETURNING id",
-        )
-        .bind(user.get())
-        .bind(title)
-        .bind(now)
-        .bind(now)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        self.topic(user, TopicId::new(id)).await
-    }
-
-    async fn topic(&self, user: UserId, id: TopicId) -> Result<Topic> {
-        let row = sqlx::query("SELECT * FROM topics WHERE id = ? AND user_id = ?")
-            .bind(id.get())
-            .bind(user.get())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
-        row.as_ref()
-            .map(topic_from_row)
-            .ok_or_else(|| StoreError::NotFound {
-                what: "topic",
-                id: id.to_string(),
-            })
-    }
-
-    async fn latest_topic(&self, user: UserId) -> Result<Option<Topic>> {
-        let row = sqlx::query(
-            "SELECT * FROM topics WHERE user_id = ? ORDER BY updated_at DESC, id DESC LIMIT 1",
-        )
-        .bind(user.get())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        Ok(row.as_ref().map(topic_from_row))
-    }
-
-    async fn topics(&self, user: UserId) -> Result<Vec<TopicSummary>> {
-        let rows = sqlx::query(
-            "SELECT t.*, (SELECT COUNT(*) FROM messages m WHERE m.topic_id = t.id AND m.user_id = t.user_id) AS message_count \
-             FROM topics t WHERE t.user_id = ? ORDER BY t.pinned DESC, t.updated_at DESC, t.id DESC",
-        )
-        .bind(user.get())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        Ok(rows
-            .iter()
-            .map(|row| TopicSummary {
-                topic: topic_from_row(row),
-                message_count: u64::try_from(row.get::<i64, _>("message_count")).unwrap_or(0),
-                tags: Vec::new(),
-            })
-            .collect())
-    }
-
-    async fn append_message(&self, user: UserId, new: &NewMessage) -> Result<Message> {
-        let now = Timestamp::now().as_millis();
-        let mut tx = self.write_tx().await?;
-        let topic: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM topics WHERE id = ? AND user_id = ?")
-                .bind(new.topic_id.get())
-                .bind(user.get())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(|e| self.err(e))?;
-        if topic.is_none() {
-            return Err(StoreError::NotFound {
-                what: "topic",
-                id: new.topic_id.to_string(),
-            });
-        }
-        if let Some(parent) = new.parent_id {
-            let ok: Option<i64> = sqlx::query_scalar(
-                "SELECT id FROM messages WHERE id = ? AND topic_id = ? AND user_id = ?",
-            )
-            .bind(parent.get())
-            .bind(new.topic_id.get())
-            .bind(user.get())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(|e| self.err(e))?;
-            if ok.is_none() {
-                return Err(StoreError::NotFound {
-                    what: "message",
-                    id: parent.to_string(),
-                });
-            }
-        }
-        let model = new.model.as_ref();
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO messages (user_id, topic_id, parent_id, role, status, provider_id, provider_name, model_id, \
-               writer, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(user.get())
-        .bind(new.topic_id.get())
-        .bind(new.parent_id.map(MessageId::get))
-        .bind(new.role.as_str())
-        .bind(new.status.as_str())
-        .bind(model.and_then(|m| m.provider_id).map(ProviderId::get))
-        .bind(model.map(|m| m.provider_name.as_str()))
-        .bind(model.map(|m| m.model_id.as_str()))
-        .bind(new.writer.as_deref().filter(|_| new.status.is_open()))
-        .bind(now)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(|e| self.err(e))?;
-        insert_blocks(&mut tx, user, id, &new.blocks)
-            .await
-            .map_err(|e| self.err(e))?;
-        sqlx::query(
-            "UPDATE topics SET current_message_id = ?, updated_at = ? WHERE id = ? AND user_id = ?",
-        )
-        .bind(id)
-        .bind(now)
-        .bind(new.topic_id.get())
-        .bind(user.get())
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| self.err(e))?;
-        tx.commit().await.map_err(|e| self.err(e))?;
-        self.message(user, MessageId::new(id)).await
-    }
-
-    async fn update_open_message(
-        &self,
-        user: UserId,
-        id: MessageId,
-        update: &MessageUpdate,
-    ) -> Result<()> {
-        let now = Timestamp::now().as_millis();
-        let mut tx = self.write_tx().await?;
-        let res = sqlx::query(
-            "UPDATE messages SET status = ?1, input_tokens = ?2, output_tokens = ?3, reasoning_tokens = ?4, \
-               first_token_ms = ?5, total_ms = ?6, finish_reason = ?7, updated_at = ?8, \
-               writer = CASE WHEN ?1 IN ('pending', 'streaming') THEN writer ELSE NULL END \
-             WHERE id = ?9 AND user_id = ?10 AND status IN ('pending', 'streaming')",
-        )
-        .bind(update.status.as_str())
-        .bind(opt_i64(update.usage.input_tokens))
-        .bind(opt_i64(update.usage.output_tokens))
-        .bind(opt_i64(update.usage.reasoning_tokens))
-        .bind(opt_i64(update.timings.first_token_ms))
-        .bind(opt_i64(update.timings.total_ms))
-        .bind(&update.finish_reason)
-        .bind(now)
-        .bind(id.get())
-        .bind(user.get())
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| self.err(e))?;
-        if res.rows_affected() == 0 {
-            let status: Option<String> =
-                sqlx::query_scalar("SELECT status FROM messages WHERE id = ? AND user_id = ?")
-                    .bind(id.get())
-                    .bind(user.get())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(|e| self.err(e))?;
-            return Err(match status {
-                None => StoreError::NotFound {
-                    what: "message",
-                    id: id.to_string(),
-                },
-                Some(s) => StoreError::Conflict(format!("message {id} is already closed ({s})")),
-            });
-        }
-        sqlx::query("DELETE FROM message_blocks WHERE message_id = ? AND user_id = ?")
-            .bind(id.get())
-            .bind(user.get())
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.err(e))?;
-        insert_blocks(&mut tx, user, id.get(), &update.blocks)
-            .await
-            .map_err(|e| self.err(e))?;
-        sqlx::query(
-            "UPDATE topics SET updated_at = ?1 WHERE user_id = ?2 AND id = (SELECT topic_id FROM messages WHERE id = ?3 AND user_id = ?2)",
-        )
-        .bind(now)
-        .bind(user.get())
-        .bind(id.get())
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| self.err(e))?;
-        tx.commit().await.map_err(|e| self.err(e))
-    }
-
-    async fn message(&self, user: UserId, id: MessageId) -> Result<Message> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages m LEFT JOIN message_blocks b ON b.message_id = m.id AND b.user_id = m.user_id \
-             WHERE m.id = ? AND m.user_id = ? ORDER BY b.position"
-        )))
-        .bind(id.get())
-        .bind(user.get())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        group_messages(&rows)?
-            .pop()
-            .ok_or_else(|| StoreError::NotFound {
-                what: "message",
-                id: id.to_string(),
-            })
-    }
-
-    async fn branch(&self, user: UserId, topic: TopicId) -> Result<Vec<Message>> {
-        // Ownership first, so a foreign topic is "not found" rather than "empty".
-        match self.topic(user, topic).await?.current_message_id {
-            Some(leaf) => self.branch_to(user, leaf).await,
-            None => Ok(Vec::new()),
-        }
-    }
-
-    async fn branch_to(&self, user: UserId, leaf: MessageId) -> Result<Vec<Message>> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "WITH RECURSIVE chain(id) AS ( \
-                 SELECT id FROM messages WHERE id = ?1 AND user_id = ?2 \
-                 UNION ALL \
-                 SELECT m.parent_id FROM messages m JOIN chain c ON m.id = c.id \
-                  WHERE m.parent_id IS NOT NULL AND m.user_id = ?2) \
-             SELECT {MESSAGE_COLUMNS} FROM messages m \
-               LEFT JOIN message_blocks b ON b.message_id = m.id AND b.user_id = m.user_id \
-             WHERE m.id IN (SELECT id FROM chain) AND m.user_id = ?2 ORDER BY m.id, b.position"
-        )))
-        .bind(leaf.get())
-        .bind(user.get())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        let branch = group_messages(&rows)?;
-        if branch.is_empty() {
-            return Err(StoreError::NotFound {
-                what: "message",
-                id: leaf.to_string(),
-            });
-        }
-        Ok(branch)
-    }
-
-    async fn branch_page(
-        &self,
-        user: UserId,
-        leaf: MessageId,
-        before: Option<MessageId>,
-        limit: usize,
-    ) -> Result<orchard_core::message::BranchPage> {
-        self.stub_branch_page(user, leaf, before, limit).await
-    }
-    async fn topic_messages(&self, _: UserId, _: TopicId) -> Result<Vec<Message>> {
-        Err(unbuilt("topic_messages"))
-    }
-    async fn switch_branch(&self, _: UserId, _: MessageId) -> Result<MessageId> {
-        Err(unbuilt("switch_branch"))
-    }
-    async fn delete_message(&self, _: UserId, _: MessageId) -> Result<()> {
-        Err(unbuilt("delete_message"))
-    }
-    async fn update_topic(
-        &self,
-        _: UserId,
-        _: TopicId,
-        patch: &crate::TopicPatch,
-    ) -> Result<Topic> {
-        self.stub_patch(patch)
-    }
-    async fn delete_topic(&self, _: UserId, _: TopicId) -> Result<()> {
-        Err(unbuilt("delete_topic"))
-    }
-    async fn search_messages(
-        &self,
-        _: UserId,
-        _: &str,
-        _: usize,
-    ) -> Result<Vec<orchard_core::message::SearchHit>> {
-        self.stub_search()
-    }
-    async fn import_topics(
-        &self,
-        _: UserId,
-        topics: &[orchard_core::message::TopicArchive],
-    ) -> Result<Vec<TopicId>> {
-        self.stub_import(topics)
     }
 }
 
@@ -1230,79 +861,4 @@ fn one_row(res: &SqliteQueryResult, what: &'static str, id: impl std::fmt::Displ
         });
     }
     Ok(())
-}
-
-// ---- Added for the studio (issue 4). STUBS: being implemented; they refuse for now.
-fn unbuilt(what: &str) -> StoreError {
-    StoreError::Conflict(format!("{what} is not implemented yet"))
-}
-
-mod studio_stubs {
-    use super::*;
-    use crate::{AssistantStore, FolderStore, TopicPatch};
-    use orchard_core::assistant::{Assistant, AssistantFields};
-    use orchard_core::message::{BranchPage, Folder, SearchHit, TopicArchive};
-    use orchard_core::{AssistantId, FolderId};
-
-    #[async_trait]
-    impl AssistantStore for SqliteStore {
-        async fn create_assistant(&self, _: UserId, _: &AssistantFields) -> Result<Assistant> {
-            Err(unbuilt("assistants"))
-        }
-        async fn assistants(&self, _: UserId) -> Result<Vec<Assistant>> {
-            Ok(Vec::new())
-        }
-        async fn assistant(&self, _: UserId, _: AssistantId) -> Result<Assistant> {
-            Err(unbuilt("assistants"))
-        }
-        async fn update_assistant(
-            &self,
-            _: UserId,
-            _: AssistantId,
-            _: &AssistantFields,
-        ) -> Result<Assistant> {
-            Err(unbuilt("assistants"))
-        }
-        async fn delete_assistant(&self, _: UserId, _: AssistantId) -> Result<()> {
-            Err(unbuilt("assistants"))
-        }
-    }
-
-    #[async_trait]
-    impl FolderStore for SqliteStore {
-        async fn create_folder(&self, _: UserId, _: &str) -> Result<Folder> {
-            Err(unbuilt("folders"))
-        }
-        async fn folders(&self, _: UserId) -> Result<Vec<Folder>> {
-            Ok(Vec::new())
-        }
-        async fn rename_folder(&self, _: UserId, _: FolderId, _: &str) -> Result<()> {
-            Err(unbuilt("folders"))
-        }
-        async fn delete_folder(&self, _: UserId, _: FolderId) -> Result<()> {
-            Err(unbuilt("folders"))
-        }
-    }
-
-    impl SqliteStore {
-        pub(crate) async fn stub_branch_page(
-            &self,
-            user: UserId,
-            leaf: MessageId,
-            before: Option<MessageId>,
-            limit: usize,
-        ) -> Result<BranchPage> {
-            let _ = (user, leaf, before, limit);
-            Err(unbuilt("paging"))
-        }
-        pub(crate) fn stub_search(&self) -> Result<Vec<SearchHit>> {
-            Err(unbuilt("search"))
-        }
-        pub(crate) fn stub_import(&self, _: &[TopicArchive]) -> Result<Vec<TopicId>> {
-            Err(unbuilt("import"))
-        }
-        pub(crate) fn stub_patch(&self, _: &TopicPatch) -> Result<Topic> {
-            Err(unbuilt("topic changes"))
-        }
-    }
 }

@@ -61,6 +61,7 @@
 //!   outside the prefixes above).
 
 mod anthropic;
+pub mod browser;
 mod embed;
 mod errors;
 mod gemini;
