@@ -977,3 +977,56 @@ async fn answers_in_progress_are_stored_as_cancelled_when_the_server_stops() {
     assert_eq!(m.status, orchard_core::message::MessageStatus::Cancelled);
     assert_eq!(m.text(), "so far ");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p_l2_keys_never_appear_in_any_page_or_api_response() {
+    let studio = Studio::start().await;
+    let tab = studio.tab().await;
+    let key = "sk-proj-NEVERSHOWN-0123456789abcdef";
+    let r = tab
+        .post(
+            "/api/v1/providers",
+            &json!({"name": "deepseek", "keys": [key]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let fragment = &key[8..24];
+    for path in [
+        "/",
+        "/settings",
+        "/settings/providers",
+        "/settings/assistants",
+        "/api/v1/providers",
+        "/api/v1/models",
+        "/api/v1/catalogue",
+        "/api/v1/settings",
+    ] {
+        let body = tab.get(path).await.body;
+        assert!(!body.contains(fragment), "{path} shows part of the key");
+    }
+    assert!(
+        r.body.contains("sk-…"),
+        "the key is shown by its mask: {}",
+        r.body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p_l5_the_provider_settings_page_links_the_providers_privacy_policy() {
+    let studio = Studio::start().await;
+    let tab = studio.tab().await;
+    let r = tab
+        .post(
+            "/api/v1/providers",
+            &json!({"name": "deepseek", "keys": ["sk-abcdefghijklmnop"]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let privacy = r.json()["privacy_url"].as_str().unwrap().to_owned();
+    assert!(privacy.starts_with("https://"), "{privacy}");
+    let page = tab.get("/settings/providers").await.body;
+    assert!(
+        page.contains(&format!("href=\"{privacy}\" rel=\"noopener noreferrer\"")),
+        "the settings page links {privacy}"
+    );
+}

@@ -233,7 +233,8 @@ pub trait ConversationStore: Send + Sync {
     /// Every message of a topic, all branches, parents before children.
     async fn topic_messages(&self, user: UserId, topic: TopicId) -> Result<Vec<Message>>;
     /// Makes the branch through `message` current: the topic's current leaf becomes the
-    /// most recently created leaf below `message` (or `message` itself). Returns it.
+    /// leaf reached by following the newest child at each level below `message` (or
+    /// `message` itself). Returns it. One lookup per level, whatever the subtree's size.
     async fn switch_branch(&self, user: UserId, message: MessageId) -> Result<MessageId>;
     /// Deletes a message and everything below it. If the current leaf was among them,
     /// the branch through the parent becomes current.
