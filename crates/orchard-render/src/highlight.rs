@@ -904,19 +904,19 @@ impl Scanner<'_> {
         while j < self.b.len() {
             let c = self.b[j];
             let next_digit = self.b.get(j + 1).is_some_and(u8::is_ascii_digit);
-            if c.is_ascii_alphanumeric() || c == b'_' {
-                j += 1;
-            } else if c == b'.' && next_digit {
-                j += 1;
-            } else if (c == b'+' || c == b'-')
-                && !hex
-                && matches!(self.b[j - 1], b'e' | b'E')
-                && next_digit
-            {
-                j += 1;
-            } else {
+            // Digits, suffixes and hex (`0xFFu8`), a decimal point (not `1..2`), and an
+            // exponent sign (`1e-5`, not `0xE-1`).
+            let continues = c.is_ascii_alphanumeric()
+                || c == b'_'
+                || (c == b'.' && next_digit)
+                || ((c == b'+' || c == b'-')
+                    && !hex
+                    && matches!(self.b[j - 1], b'e' | b'E')
+                    && next_digit);
+            if !continues {
                 break;
             }
+            j += 1;
         }
         j
     }

@@ -92,6 +92,11 @@ const CORPUS: &[(&str, &str)] = &[
     ),
     ("$\\href{javascript:alert(1)}{x}$", "x"),
     (
+        "$\\operatorname{<img src=x onerror=alert(1)>}$",
+        "operatorname{<img src=x onerror=alert(1)>}",
+    ),
+    ("$x < y > z \\& w$", "x < y > z \\& w"),
+    (
         "<a href=\"https://ok.example\"><img src=x onerror=alert(1)></a>",
         "<img src=x onerror=alert(1)>",
     ),
@@ -326,4 +331,26 @@ fn normal_output_keeps_what_it_should() {
         ),
         "{html}"
     );
+}
+
+#[test]
+fn deep_nesting_is_flattened_not_lost() {
+    // Thousands of levels cost html5ever quadratic time; the text must survive the cap.
+    let html = render_markdown(&format!("{}deep", "> ".repeat(5000)));
+    assert!(html.matches("<blockquote>").count() <= 48, "{html}");
+    assert!(html.contains("deep"), "{html}");
+
+    let list: String = (0..100)
+        .map(|i| format!("{}- item{i}\n", "  ".repeat(i)))
+        .collect();
+    let html = render_markdown(&list);
+    assert!(html.matches("<li>").count() < 48, "{html}");
+    let text = visible_text(&html);
+    for i in 0..100 {
+        assert!(
+            text.contains(&format!("item{i}\n")),
+            "item{i} lost: {text:?}"
+        );
+    }
+    assert!(html.contains("item30<br>"), "{html}");
 }

@@ -175,6 +175,7 @@ async function send() {
     if (!c.dataset.topic) {
       c.dataset.topic = String(res.topic_id);
       history.replaceState(null, "", "/t/" + res.topic_id);
+      showNewTopic(res.topic_id);
     }
     startedTurn(res);
   } catch (e) {
@@ -183,6 +184,29 @@ async function send() {
     $("#send").disabled = false;
     ta.focus();
   }
+}
+
+// A topic started on this page: name it in the heading and list it in the sidebar.
+async function showNewTopic(id) {
+  try {
+    const t = await api("GET", "/api/v1/topics/" + id);
+    $("#topic-title").textContent = t.title;
+    document.title = t.title + " · Orchard";
+    const li = document.createElement("li");
+    li.className = "topic current";
+    li.dataset.topic = String(id);
+    li.dataset.title = t.title;
+    const a = document.createElement("a");
+    a.href = "/t/" + id; a.textContent = t.title; a.setAttribute("aria-current", "page");
+    li.appendChild(a);
+    let ul = $(".sidebar ul.topics");
+    if (!ul) {
+      const empty = $(".sidebar .empty");
+      ul = document.createElement("ul"); ul.className = "topics";
+      if (empty) empty.replaceWith(ul);
+    }
+    if (ul) ul.insertBefore(li, ul.firstChild);
+  } catch { /* the page shows it after the next load */ }
 }
 
 async function stopAll() {

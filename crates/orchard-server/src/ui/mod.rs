@@ -278,7 +278,7 @@ async fn chat(
                         label class="attach" {
                             span class="sr-only" { (t.attach) }
                             input type="file" id="attach" multiple aria-label=(t.attach);
-                            span aria-hidden="true" { "＋ " (t.attach) }
+                            span aria-hidden="true" { "+ " (t.attach) }
                         }
                         ul id="attached" class="attached" {}
                     }
