@@ -525,6 +525,13 @@ async fn add_a_provider_through_the_settings_page_then_chat_and_watch_the_stream
         .find(|r| r.path.ends_with("/chat/completions"))
         .unwrap_or_else(|| panic!("expected a chat request at the fake; got {sent:?} and others"));
     assert_eq!(chat.json()["model"], "fake-small", "the model picked");
+    // The new topic is named in the heading and listed in the sidebar without a reload.
+    st.wait(
+        "the new topic's title in the heading and the sidebar",
+        "document.querySelector('#topic-title').textContent !== 'New topic' && \
+         document.querySelector('.sidebar li.topic.current a') !== null",
+    )
+    .await;
 
     let shot = b
         .screenshot("studio_browser/chat.png")
