@@ -13,33 +13,23 @@
 //! Goals from the issue: < 100 ms, < 30 MB, < 20 ms. The figures are printed, not
 //! asserted: machines differ, and tests never fail for being slow.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use orchard_testkit::{Answer, FakeProvider};
 
-const BIN: &str = env!("CARGO_BIN_EXE_orchard");
-const RUNS: usize = 25;
+mod common;
+use common::{BIN, orchard, proc_status, spawn_serve, stop};
 
-fn orchard(data: &std::path::Path, args: &[&str]) -> Command {
-    let mut c = Command::new(BIN);
-    c.args(args)
-        .env_clear()
-        .env("HOME", data)
-        .env("ORCHARD_DATA_DIR", data)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    c
-}
+const RUNS: usize = 25;
 
 fn healthz(addr: &str) -> bool {
     let Ok(mut s) = TcpStream::connect(addr) else {
         return false;
     };
-    let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
     let mut buf = String::new();
     let _ = s.read_to_string(&mut buf);
     buf.starts_with("HTTP/1.1 200")
@@ -48,35 +38,9 @@ fn healthz(addr: &str) -> bool {
 /// Spawns `serve` and returns (child, address, time to first 200).
 fn start_serve(data: &std::path::Path) -> (Child, String, Duration) {
     let t0 = Instant::now();
-    let mut child = orchard(data, &["serve", "--bind", "127.0.0.1:0"])
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .trim_start_matches("listening on http://")
-        .to_owned();
+    let (child, addr) = spawn_serve(orchard(data, &["serve", "--bind", "127.0.0.1:0"]));
     while !healthz(&addr) {}
     (child, addr, t0.elapsed())
-}
-
-fn stop(mut child: Child) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 fn summary(mut xs: Vec<f64>) -> String {
@@ -128,7 +92,7 @@ fn main() {
         healthz(&addr);
     }
     std::thread::sleep(Duration::from_secs(1));
-    let rss = rss_kib(child.id());
+    let rss = proc_status(child.id(), "VmRSS");
     stop(child);
     println!(
         "serve idle RSS after start-up and 10 requests (MiB): {:.1}",
