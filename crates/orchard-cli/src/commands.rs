@@ -501,25 +501,11 @@ impl Signals {
     }
 }
 
-/// A listening socket with a deep accept queue: a burst of connections (many tabs, or
-/// hundreds of streams at once) must wait for `accept`, not be reset by the kernel, as
-/// happens past the default queue of 128.
-fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
-    let socket = if addr.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()?
-    } else {
-        tokio::net::TcpSocket::new_v6()?
-    };
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(1024)
-}
-
 async fn serve(cfg: Config) -> Result<ExitCode, AppError> {
     let bind = cfg.bind;
     let mut signals = Signals::install()?;
     let app = Arc::new(App::open(cfg).await?);
-    let listener = listen(bind)
+    let listener = orchard_net::listen(bind)
         .map_err(|e| AppError::new("bind_failed", format!("cannot listen on {bind}: {e}")))?;
     let addr = listener
         .local_addr()

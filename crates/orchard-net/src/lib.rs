@@ -17,6 +17,21 @@ mod error;
 mod proxy;
 
 pub use client::{HttpClient, NetConfig, RequestBuilder, Response};
+
+/// A listening socket for the studio, with a deep accept queue: a burst of connections
+/// (many tabs, or hundreds of answers streamed at once) waits for `accept` instead of
+/// being reset by the kernel, as happens past the default queue of 128. It lives here
+/// because every socket Orchard opens is opened by this crate.
+pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
 pub use error::{NetError, NetErrorKind};
 pub use proxy::{NoProxy, ProxySettings, ProxyUrl, ProxyUrlError};
 pub use reqwest::header;
