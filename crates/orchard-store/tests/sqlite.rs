@@ -1,79 +1,20 @@
 //! The SQLite store against real database files.
 
-use std::time::Duration;
-
 use orchard_core::capabilities::CapabilityOverride;
 use orchard_core::egress::{EgressEntry, Purpose};
 use orchard_core::message::{Block, BlockKind, MessageStatus, ModelSnapshot, Role, Timings, Usage};
-use orchard_core::provider::{KeyStatus, Protocol, Quirks};
-use orchard_core::{MessageId, Timestamp, UserId};
-use orchard_store::sqlite::{SqliteStore, StoreOptions};
+use orchard_core::provider::KeyStatus;
+use orchard_core::{MessageId, Timestamp};
+use orchard_store::sqlite::SqliteStore;
 use orchard_store::{
-    ConversationStore, EgressStore, MessageUpdate, NewMessage, NewModel, NewProvider,
-    ProviderStore, RecoveryStore, SealedKey, SettingsStore, StoreError, UserStore,
+    ConversationStore, EgressStore, MessageUpdate, NewMessage, NewModel, ProviderStore,
+    RecoveryStore, SealedKey, SettingsStore, StoreError, UserStore,
 };
 use sqlx::Connection;
 use sqlx::sqlite::SqliteConnection;
 
-fn opts() -> StoreOptions {
-    StoreOptions {
-        busy_timeout: Duration::from_millis(300),
-        max_connections: 2,
-    }
-}
-
-async fn fresh() -> (tempfile::TempDir, SqliteStore, UserId) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path().join("orchard.db"), &opts())
-        .await
-        .unwrap();
-    let me = store.ensure_local_user().await.unwrap().id;
-    (dir, store, me)
-}
-
-async fn raw(path: &std::path::Path) -> SqliteConnection {
-    SqliteConnection::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap()
-}
-
-async fn second_user(store: &SqliteStore) -> UserId {
-    let mut c = raw(store.path()).await;
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO users (kind, nickname, created_at) VALUES ('account', 'bob', 0) RETURNING id",
-    )
-    .fetch_one(&mut c)
-    .await
-    .unwrap();
-    UserId::new(id)
-}
-
-fn provider(name: &str) -> NewProvider {
-    NewProvider {
-        name: name.into(),
-        catalogue_id: None,
-        protocol: Protocol::OpenAi,
-        base_url: "http://127.0.0.1:9/v1".into(),
-        quirks: Quirks::default(),
-    }
-}
-
-fn text(
-    role: Role,
-    topic: orchard_core::TopicId,
-    parent: Option<MessageId>,
-    s: &str,
-) -> NewMessage {
-    NewMessage {
-        topic_id: topic,
-        parent_id: parent,
-        role,
-        status: MessageStatus::Done,
-        model: None,
-        blocks: vec![Block::new(BlockKind::Text, s)],
-        writer: None,
-    }
-}
+mod common;
+use common::*;
 
 #[tokio::test]
 async fn opens_in_wal_mode_with_foreign_keys_and_latest_schema() {

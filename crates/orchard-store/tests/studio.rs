@@ -9,37 +9,15 @@ use orchard_core::message::{
     ArchivedBlock, ArchivedMessage, ArchivedModel, Block, BlockKind, MessageStatus, Role,
     SNIPPET_END, SNIPPET_START, Timings, TopicArchive, Usage,
 };
-use orchard_core::provider::{Protocol, Quirks};
 use orchard_core::{MessageId, Timestamp, TopicId, UserId};
-use orchard_store::sqlite::{SqliteStore, StoreOptions};
+use orchard_store::sqlite::SqliteStore;
 use orchard_store::{
-    AssistantStore, ConversationStore, FolderStore, MessageUpdate, NewMessage, NewModel,
-    NewProvider, ProviderStore, StoreError, TopicPatch, UserStore,
+    AssistantStore, ConversationStore, FolderStore, MessageUpdate, NewModel, ProviderStore,
+    StoreError, TopicPatch, UserStore,
 };
-use sqlx::Connection;
-use sqlx::sqlite::SqliteConnection;
 
-fn opts() -> StoreOptions {
-    StoreOptions {
-        busy_timeout: Duration::from_millis(300),
-        max_connections: 2,
-    }
-}
-
-async fn fresh() -> (tempfile::TempDir, SqliteStore, UserId) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path().join("orchard.db"), &opts())
-        .await
-        .unwrap();
-    let me = store.ensure_local_user().await.unwrap().id;
-    (dir, store, me)
-}
-
-async fn raw(path: &std::path::Path) -> SqliteConnection {
-    SqliteConnection::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap()
-}
+mod common;
+use common::*;
 
 async fn count(store: &SqliteStore, sql: &str) -> i64 {
     let mut c = raw(store.path()).await;
@@ -56,29 +34,6 @@ async fn search_index_is_consistent(store: &SqliteStore) {
         .execute(&mut c)
         .await
         .unwrap();
-}
-
-async fn second_user(store: &SqliteStore) -> UserId {
-    let mut c = raw(store.path()).await;
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO users (kind, nickname, created_at) VALUES ('account', 'bob', 0) RETURNING id",
-    )
-    .fetch_one(&mut c)
-    .await
-    .unwrap();
-    UserId::new(id)
-}
-
-fn text(role: Role, topic: TopicId, parent: Option<MessageId>, s: &str) -> NewMessage {
-    NewMessage {
-        topic_id: topic,
-        parent_id: parent,
-        role,
-        status: MessageStatus::Done,
-        model: None,
-        blocks: vec![Block::new(BlockKind::Text, s)],
-        writer: None,
-    }
 }
 
 async fn say(
@@ -120,16 +75,6 @@ fn linear(title: &str, n: usize) -> TopicArchive {
             .map(|i| archived(i.checked_sub(1), &format!("message {i}"), i as i64))
             .collect(),
         current: None,
-    }
-}
-
-fn provider(name: &str) -> NewProvider {
-    NewProvider {
-        name: name.into(),
-        catalogue_id: None,
-        protocol: Protocol::OpenAi,
-        base_url: "http://127.0.0.1:9/v1".into(),
-        quirks: Quirks::default(),
     }
 }
 
