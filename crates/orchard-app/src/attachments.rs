@@ -64,56 +64,81 @@ pub fn sniff_image(data: &[u8]) -> Option<&'static str> {
     }
 }
 
-impl App {
-    fn attachment_path(&self, sha: &str) -> PathBuf {
-        self.config()
-            .data_dir
-            .join("attachments")
-            .join(&sha[..2])
-            .join(sha)
-    }
+fn attachment_path(data_dir: &Path, sha: &str) -> PathBuf {
+    data_dir.join("attachments").join(&sha[..2]).join(sha)
+}
 
-    /// Checks an image and stores it; returns the block that refers to it.
-    pub(crate) fn save_image(&self, image: &ImageInput) -> Result<Block, AppError> {
-        if image.data.len() > MAX_IMAGE_BYTES {
-            return Err(too_large(&image.name));
+impl App {
+    /// The blocks for a message's attachments: images checked and stored, files' text
+    /// extracted. Hashing, writing and parsing (a PDF can take a while) run on a
+    /// blocking thread, never on the runtime's workers; a message without attachments
+    /// costs nothing.
+    pub(crate) async fn attachment_blocks(
+        &self,
+        images: &[ImageInput],
+        files: &[FileInput],
+    ) -> Result<Vec<Block>, AppError> {
+        if images.is_empty() && files.is_empty() {
+            return Ok(Vec::new());
         }
-        let media_type = sniff_image(&image.data).ok_or_else(|| {
-            AppError::invalid(format!(
-                "{} is not a PNG, JPEG, GIF or WebP image",
-                image.name
-            ))
+        let dir = self.config().data_dir.clone();
+        let (images, files) = (images.to_vec(), files.to_vec());
+        tokio::task::spawn_blocking(move || {
+            let mut blocks = Vec::with_capacity(images.len() + files.len());
+            for image in &images {
+                blocks.push(save_image(&dir, image)?);
+            }
+            for file in &files {
+                blocks.push(file_block(file)?);
+            }
+            Ok(blocks)
+        })
+        .await
+        .map_err(|e| AppError::new("internal", format!("attachments could not be read: {e}")))?
+    }
+}
+
+/// Checks an image and stores it under `data_dir`; returns the block that refers to it.
+fn save_image(data_dir: &Path, image: &ImageInput) -> Result<Block, AppError> {
+    if image.data.len() > MAX_IMAGE_BYTES {
+        return Err(too_large(&image.name));
+    }
+    let media_type = sniff_image(&image.data).ok_or_else(|| {
+        AppError::invalid(format!(
+            "{} is not a PNG, JPEG, GIF or WebP image",
+            image.name
+        ))
+    })?;
+    let sha = hex::encode(Sha256::digest(&image.data));
+    let path = attachment_path(data_dir, &sha);
+    if !path.exists() {
+        let dir = path.parent().unwrap_or(data_dir);
+        std::fs::create_dir_all(dir).map_err(|e| {
+            AppError::new(
+                "attachment_failed",
+                format!("cannot store {}: {e}", image.name),
+            )
         })?;
-        let sha = hex::encode(Sha256::digest(&image.data));
-        let path = self.attachment_path(&sha);
-        if !path.exists() {
-            let dir = path.parent().unwrap_or(&self.config().data_dir);
-            std::fs::create_dir_all(dir).map_err(|e| {
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, &image.data)
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .map_err(|e| {
                 AppError::new(
                     "attachment_failed",
                     format!("cannot store {}: {e}", image.name),
                 )
             })?;
-            let tmp = path.with_extension("tmp");
-            std::fs::write(&tmp, &image.data)
-                .and_then(|()| std::fs::rename(&tmp, &path))
-                .map_err(|e| {
-                    AppError::new(
-                        "attachment_failed",
-                        format!("cannot store {}: {e}", image.name),
-                    )
-                })?;
-        }
-        Ok(Block {
-            kind: BlockKind::Image,
-            content: format!("{} ({} bytes)", image.name, image.data.len()),
-            data: Some(
-                json!({"media_type": media_type, "sha256": sha, "bytes": image.data.len()})
-                    .to_string(),
-            ),
-        })
     }
+    Ok(Block {
+        kind: BlockKind::Image,
+        content: format!("{} ({} bytes)", image.name, image.data.len()),
+        data: Some(
+            json!({"media_type": media_type, "sha256": sha, "bytes": image.data.len()}).to_string(),
+        ),
+    })
+}
 
+impl App {
     /// The image an image block refers to, ready to send.
     pub(crate) fn load_image(&self, block: &Block) -> Result<Part, AppError> {
         let missing = || {
@@ -134,7 +159,8 @@ impl App {
             .as_str()
             .filter(|s| s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit()))
             .ok_or_else(missing)?;
-        let bytes = std::fs::read(self.attachment_path(sha)).map_err(|_| missing())?;
+        let bytes =
+            std::fs::read(attachment_path(&self.config().data_dir, sha)).map_err(|_| missing())?;
         Ok(Part::Image {
             media_type: data["media_type"]
                 .as_str()
@@ -170,7 +196,7 @@ pub struct FileInput {
 
 /// Extracts a file's text and returns the block that carries it. The text is kept in
 /// the message (not the file), since it is what the model was sent.
-pub(crate) fn file_block(file: &FileInput) -> Result<Block, AppError> {
+fn file_block(file: &FileInput) -> Result<Block, AppError> {
     let limits = orchard_rag::loaders::Limits::default();
     let loaded = orchard_rag::loaders::load(&file.name, &file.data, &limits)
         .map_err(|e| AppError::invalid(format!("{}: {e}", file.name)))?;

@@ -34,7 +34,7 @@ use serde_json::json;
 use tokio::time::{Instant, sleep, sleep_until};
 use tokio_util::sync::CancellationToken;
 
-use crate::attachments::{FileInput, ImageInput, file_block, file_text};
+use crate::attachments::{FileInput, ImageInput, file_text};
 use crate::{App, AppError};
 
 /// The longest a streamed reply goes unsaved while text is arriving.
@@ -43,8 +43,8 @@ pub const FLUSH_EVERY: Duration = Duration::from_millis(250);
 /// How long to keep trying to save a finished answer while the database refuses.
 const SAVE_PATIENCE: Duration = Duration::from_secs(30);
 
-/// Setting that remembers the last model used.
-const LAST_MODEL: &str = "chat.last_model";
+/// Setting that remembers the last model used (`PROVIDER:MODEL`).
+pub const LAST_MODEL: &str = "chat.last_model";
 
 /// Which conversation a message goes to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -413,10 +413,7 @@ impl App {
         let assistant_id = existing
             .as_ref()
             .map_or(input.assistant, |t| t.assistant_id);
-        let assistant = match assistant_id {
-            Some(id) => Some(store.assistant(user, id).await?),
-            None => None,
-        };
+        let assistant = self.assistant_of(assistant_id).await?;
         let models = self.models_for(input.models, assistant.as_ref()).await?;
         let mut targets = Vec::with_capacity(models.len());
         for model in &models {
@@ -439,12 +436,7 @@ impl App {
         if !text.is_empty() {
             blocks.push(Block::new(BlockKind::Text, text.as_str()));
         }
-        for image in &input.images {
-            blocks.push(self.save_image(image)?);
-        }
-        for file in &input.files {
-            blocks.push(file_block(file)?);
-        }
+        blocks.extend(self.attachment_blocks(&input.images, &input.files).await?);
         let topic = match existing {
             Some(t) => t,
             None => {
@@ -536,10 +528,7 @@ impl App {
             }
         };
         let topic = store.topic(self.user(), m.topic_id).await?;
-        let assistant = match topic.assistant_id {
-            Some(id) => Some(store.assistant(self.user(), id).await?),
-            None => None,
-        };
+        let assistant = self.assistant_of(topic.assistant_id).await?;
         let models = if models.is_empty() {
             match own_model {
                 Some(m) => vec![m],
@@ -577,10 +566,7 @@ impl App {
             return Err(AppError::invalid("the message is empty"));
         }
         let topic = store.topic(user, m.topic_id).await?;
-        let assistant = match topic.assistant_id {
-            Some(id) => Some(store.assistant(user, id).await?),
-            None => None,
-        };
+        let assistant = self.assistant_of(topic.assistant_id).await?;
         let models = self.models_for(models, assistant.as_ref()).await?;
         let mut pairs = Vec::new();
         for model in models {
@@ -614,6 +600,14 @@ impl App {
             )
             .await?;
         Ok(m.id)
+    }
+
+    /// The assistant a topic uses, if any.
+    async fn assistant_of(&self, id: Option<AssistantId>) -> Result<Option<Assistant>, AppError> {
+        Ok(match id {
+            Some(id) => Some(self.store().assistant(self.user(), id).await?),
+            None => None,
+        })
     }
 
     /// The models that answer: those asked for, else the assistant's, else the last used.

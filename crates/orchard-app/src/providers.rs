@@ -276,17 +276,19 @@ impl App {
         p: &Provider,
         model_id: &str,
     ) -> Result<Capabilities, AppError> {
-        let mut caps = self.rules().for_model(model_id);
-        if let Some(m) = self
-            .store()
-            .models(self.user(), p.id)
-            .await?
-            .into_iter()
-            .find(|m| m.model_id == model_id)
-        {
-            m.capabilities.apply(&mut caps);
-        }
-        Ok(caps)
+        let known = self.store().models(self.user(), p.id).await?;
+        Ok(match known.iter().find(|m| m.model_id == model_id) {
+            Some(m) => self.model_capabilities(m),
+            None => self.rules().for_model(model_id),
+        })
+    }
+
+    /// What a known model can do: the capability rules, then the person's settings.
+    /// No I/O, for callers that already listed the models.
+    pub fn model_capabilities(&self, m: &Model) -> Capabilities {
+        let mut caps = self.rules().for_model(&m.model_id);
+        m.capabilities.apply(&mut caps);
+        caps
     }
 
     /// Sets capabilities of one model (fields left unset keep their value) and returns

@@ -52,6 +52,11 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         self.code
     }
+
+    /// The message for the person.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
 }
 
 impl From<AppError> for ApiError {

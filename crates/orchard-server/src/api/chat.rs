@@ -11,7 +11,6 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use futures_util::Stream;
-use orchard_app::AppError;
 use orchard_app::attachments::{FileInput, ImageInput, sniff_image};
 use orchard_app::chat::{Ask, Asked, TopicChoice};
 use orchard_app::live::LiveState;
@@ -275,28 +274,23 @@ pub(crate) async fn send(
         }
     }
     let models = model_refs(&input.models)?;
-    let app = s.studio.app().clone();
-    // Extracting text from files and hashing images is blocking work.
-    let asked = tokio::task::spawn_blocking(move || {
-        tokio::runtime::Handle::current().block_on(
-            app.ask(Ask {
-                topic: input
-                    .topic_id
-                    .map_or(TopicChoice::New, TopicChoice::Continue),
-                parent: input.parent_id,
-                models,
-                assistant: input.assistant_id,
-                system: None,
-                text: input.text,
-                images,
-                files,
-                thinking_budget: None,
-                stream: true,
-            }),
-        )
-    })
-    .await
-    .map_err(|e| AppError::new("internal", format!("the send failed: {e}")))??;
+    let asked = s
+        .app()
+        .ask(Ask {
+            topic: input
+                .topic_id
+                .map_or(TopicChoice::New, TopicChoice::Continue),
+            parent: input.parent_id,
+            models,
+            assistant: input.assistant_id,
+            system: None,
+            text: input.text,
+            images,
+            files,
+            thinking_budget: None,
+            stream: true,
+        })
+        .await?;
     Ok(Json(s.start(asked, true, lang).await?))
 }
 
@@ -488,7 +482,7 @@ fn stored_update(m: &Message) -> Result<Event, Infallible> {
 async fn final_event(s: &AppState, id: MessageId, lang: Lang) -> Result<Event, Infallible> {
     let html = match s.entry(id).await {
         Ok(entry) => ui::view::entries(std::slice::from_ref(&entry), lang).into_string(),
-        Err(e) => format!("<p class=\"error\">{}</p>", ui::escape(&format!("{e:?}"))),
+        Err(e) => format!("<p class=\"error\">{}</p>", ui::escape(e.message())),
     };
     Ok(Event::default()
         .event("done")

@@ -211,7 +211,7 @@ pub(crate) async fn pickable(s: &AppState) -> ApiResult<Vec<Pickable>> {
             if !m.enabled {
                 continue;
             }
-            let vision = app.capabilities(&p, &m.model_id).await?.vision;
+            let vision = app.model_capabilities(&m).vision;
             out.push(Pickable {
                 id: format!("{}:{}", p.name, m.model_id),
                 provider: p.name.clone(),

@@ -177,7 +177,7 @@ async fn chat(
     // Preselected models: the assistant's, else the last used.
     let last = app
         .store()
-        .setting(user, "chat.last_model")
+        .setting(user, orchard_app::chat::LAST_MODEL)
         .await?
         .unwrap_or_default();
     let default_model = assistant
