@@ -159,9 +159,7 @@ async fn an_answer_finishes_and_is_stored_when_every_tab_is_closed() {
     {
         // A tab watches, then closes.
         let mut events = tab.events(reply).await;
-        let (name, data) = events.next().await.unwrap();
-        assert_eq!(name, "update");
-        let _ = data;
+        events.until_text("first").await;
     }
     studio.fake.release();
     let status = eventually("the answer to be stored", || {
@@ -291,10 +289,7 @@ async fn regenerate_edit_and_switch_make_and_walk_branches() {
         .await
         .json();
     let new_question = id(&edited["question_id"]);
-    tab.events(id(&edited["reply_ids"][0]))
-        .await
-        .until_done()
-        .await;
+    tab.finish(&edited).await;
     let q = tab
         .get(&format!("/api/v1/messages/{new_question}"))
         .await
@@ -404,7 +399,7 @@ async fn two_tabs_sending_at_once_on_one_topic_make_two_branches() {
     };
     let (a, b) = tokio::join!(send(tab.clone(), "from A"), send(other.clone(), "from B"));
     for s in [&a, &b] {
-        tab.events(id(&s["reply_ids"][0])).await.until_done().await;
+        tab.finish(s).await;
     }
     let qa = tab
         .get(&format!("/api/v1/messages/{}", id(&a["question_id"])))
@@ -549,10 +544,7 @@ async fn text_files_are_extracted_and_sent_with_the_question() {
             "attachments": [{"name": "main.rs", "data": base64::engine::general_purpose::STANDARD.encode(code)}]
         }))
         .await;
-    tab.events(id(&started["reply_ids"][0]))
-        .await
-        .until_done()
-        .await;
+    tab.finish(&started).await;
     let sent = studio.fake.requests().last().unwrap().json().to_string();
     assert!(
         sent.contains("secret sauce") && sent.contains("main.rs"),
@@ -602,10 +594,7 @@ async fn assistants_divider_and_context_count_shape_what_the_model_receives() {
         .chat(json!({"text": "q1", "assistant_id": assistant}))
         .await;
     let topic = id(&started["topic_id"]);
-    tab.events(id(&started["reply_ids"][0]))
-        .await
-        .until_done()
-        .await;
+    tab.finish(&started).await;
     let req = studio.fake.requests().last().unwrap().json();
     assert_eq!(req["model"], "fake-large");
     assert_eq!(req["temperature"], 0.3);
@@ -613,7 +602,7 @@ async fn assistants_divider_and_context_count_shape_what_the_model_receives() {
     assert_eq!(req["messages"][0]["content"], "Answer briefly.");
     for q in ["q2", "q3"] {
         let s = tab.chat(json!({"topic_id": topic, "text": q})).await;
-        tab.events(id(&s["reply_ids"][0])).await.until_done().await;
+        tab.finish(&s).await;
     }
     // Context count 2: the question and two messages before it.
     let req = studio.fake.requests().last().unwrap().json();
@@ -637,7 +626,7 @@ async fn assistants_divider_and_context_count_shape_what_the_model_receives() {
             .contains("class=\"divider\"")
     );
     let s = tab.chat(json!({"topic_id": topic, "text": "fresh"})).await;
-    tab.events(id(&s["reply_ids"][0])).await.until_done().await;
+    tab.finish(&s).await;
     let req = studio.fake.requests().last().unwrap().json();
     let sent: Vec<&str> = req["messages"]
         .as_array()
@@ -657,7 +646,7 @@ async fn topics_are_renamed_pinned_filed_tagged_searched_and_deleted() {
         .chat(json!({"text": "今天天气很好 and the weather", "models": ["fake:fake-small"]}))
         .await;
     let topic = id(&s["topic_id"]);
-    tab.events(id(&s["reply_ids"][0])).await.until_done().await;
+    tab.finish(&s).await;
     let folder = tab
         .post("/api/v1/folders", &json!({"name": "Travel"}))
         .await
@@ -725,7 +714,7 @@ async fn long_topics_load_in_pages_newest_first() {
         }
         let s = tab.chat(body).await;
         topic = Some(id(&s["topic_id"]));
-        tab.events(id(&s["reply_ids"][0])).await.until_done().await;
+        tab.finish(&s).await;
     }
     let topic = topic.unwrap();
     let mut seen = Vec::new();
@@ -770,10 +759,7 @@ async fn export_and_import_round_trip_and_a_bad_import_stores_nothing() {
         .post(&format!("/api/v1/messages/{reply}/regenerate"), &json!({}))
         .await
         .json();
-    tab.events(id(&again["reply_ids"][0]))
-        .await
-        .until_done()
-        .await;
+    tab.finish(&again).await;
 
     let md = tab
         .get(&format!("/api/v1/topics/{topic}/export?format=md"))

@@ -230,6 +230,14 @@ impl Tab {
         r.json()
     }
 
+    /// Follows the first reply of a started turn to its end: (last update, done).
+    pub async fn finish(&self, started: &Value) -> (Option<Value>, Value) {
+        let reply = started["reply_ids"][0]
+            .as_i64()
+            .expect("a started turn has a reply");
+        self.events(reply).await.until_done().await
+    }
+
     /// Subscribes to an answer's event stream.
     pub async fn events(&self, reply: i64) -> Events {
         let mut r = self
