@@ -162,6 +162,7 @@ pub fn router(studio: Arc<Studio>) -> Router {
             .into_response()
         })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(error::json_errors))
         .layer(axum::middleware::from_fn_with_state(
             state.secret.clone(),
             session::guard,

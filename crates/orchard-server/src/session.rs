@@ -99,11 +99,12 @@ fn host_allowed(headers: &HeaderMap) -> bool {
 /// the session's CSRF token.
 pub async fn guard(secret: axum::extract::State<Secret>, req: Request, next: Next) -> Response {
     if !host_allowed(req.headers()) {
-        return (
+        return ApiError::new(
             StatusCode::MISDIRECTED_REQUEST,
+            "host_refused",
             "Orchard answers only to localhost and IP addresses; open it at http://127.0.0.1 instead",
         )
-            .into_response();
+        .into_response();
     }
     let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if unsafe_method && req.uri().path().starts_with("/api/") {

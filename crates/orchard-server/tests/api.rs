@@ -85,11 +85,43 @@ async fn changes_need_the_pages_csrf_token_and_a_local_host_name() {
     mixed.csrf = other.csrf.clone();
     assert_eq!(mixed.post("/api/v1/chat", &body).await.status, 403);
 
+    // Requests the framework refuses still get the one error format.
+    let r = tab
+        .raw(
+            "POST",
+            "/api/v1/chat",
+            Some(b"{not json"),
+            &[("content-type", "application/json")],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (400, "invalid_input"),
+        "{}",
+        r.body
+    );
+    let r = tab.get("/api/v1/topics/not-a-number").await;
+    assert_eq!(r.code(), "invalid_input", "{}", r.body);
+    let r = tab
+        .raw(
+            "POST",
+            "/api/v1/chat",
+            Some(b"{}"),
+            &[("content-type", "text/plain")],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (415, "unsupported_media_type"),
+        "{}",
+        r.body
+    );
+
     // DNS rebinding: a foreign host name is refused, even for reads.
     let r = tab
         .raw("GET", "/api/v1/topics", None, &[("host", "evil.example")])
         .await;
-    assert_eq!(r.status, 421);
+    assert_eq!((r.status, r.code().as_str()), (421, "host_refused"));
 
     // Nothing was stored by the refused requests.
     assert!(
