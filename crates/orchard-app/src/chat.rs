@@ -29,12 +29,13 @@ use orchard_llm::{
     ChatEvent, ChatMessage, ChatRequest, ChatStream, Part, ProviderError, Thinking, ToolCall,
     connect,
 };
-use orchard_store::{MessageUpdate, NewMessage, Store, StoreError, TopicPatch};
+use orchard_store::{MessageUpdate, NewMessage, Store, TopicPatch};
 use serde_json::json;
 use tokio::time::{Instant, sleep, sleep_until};
 use tokio_util::sync::CancellationToken;
 
 use crate::attachments::{FileInput, ImageInput, file_text};
+use crate::progress::ProgressWriter;
 use crate::{App, AppError};
 
 /// The longest a streamed reply goes unsaved while text is arriving.
@@ -187,37 +188,25 @@ impl Reply {
 /// text received so far, from a task, since `Drop` cannot wait.
 struct ReplyGuard {
     store: Arc<dyn Store>,
+    progress: ProgressWriter,
     user: UserId,
     id: MessageId,
     reply: Reply,
     closed: bool,
-    warned: bool,
 }
 
 impl ReplyGuard {
-    /// Saves progress. A failure is logged and the answer goes on: the text stays in
-    /// memory and the next write carries it.
-    async fn save_progress(&mut self) -> bool {
-        match self
-            .store
-            .update_open_message(
-                self.user,
-                self.id,
-                &self.reply.update(MessageStatus::Streaming, None, None),
-            )
-            .await
-        {
-            Ok(()) => true,
-            Err(e) => {
-                if !std::mem::replace(&mut self.warned, true) {
-                    tracing::warn!(error = %e, "could not save the answer so far; it is kept in memory and saved as soon as the database allows");
-                }
-                false
-            }
-        }
+    /// Hands the answer so far to the background writer; never waits for the database.
+    fn save_progress(&self) {
+        self.progress.put(
+            self.user,
+            self.id,
+            self.reply.update(MessageStatus::Streaming, None, None),
+        );
     }
 
-    /// Writes the final state, retrying while the database is locked or busy.
+    /// Writes the final state, retrying while the database is locked or busy. It goes
+    /// through the background writer, so answers ending together share commits.
     async fn close(
         &mut self,
         status: MessageStatus,
@@ -229,16 +218,13 @@ impl ReplyGuard {
         let mut pause = Duration::from_millis(50);
         loop {
             match self
-                .store
-                .update_open_message(self.user, self.id, &update)
+                .progress
+                .finish(self.user, self.id, update.clone())
                 .await
             {
-                Ok(()) => {
-                    self.closed = true;
-                    return Ok(());
-                }
-                // Already closed by someone else (recovered as interrupted): nothing to add.
-                Err(StoreError::Conflict(_)) => {
+                // Written, or already closed by someone else (recovered as interrupted,
+                // or deleted): nothing to add either way.
+                Ok(_) => {
                     self.closed = true;
                     return Ok(());
                 }
@@ -261,6 +247,7 @@ impl Drop for ReplyGuard {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return; // The next start recovers it (the writer lease is gone with us).
         };
+        self.progress.forget(self.id);
         let (store, user, id) = (self.store.clone(), self.user, self.id);
         let update = self.reply.update(MessageStatus::Interrupted, None, None);
         runtime.spawn(async move {
@@ -727,11 +714,11 @@ impl App {
         // From here on, every path closes the reply.
         let mut guard = ReplyGuard {
             store: store.clone(),
+            progress: self.progress.clone(),
             user,
             id: reply,
             reply: Reply::default(),
             closed: false,
-            warned: false,
         };
         let started = Instant::now();
         let end = match self
@@ -1060,7 +1047,8 @@ async fn receive(
     // a pause does not leave text unsaved).
     let mut last_write: Option<Instant> = None;
     if dirty {
-        dirty = !guard.save_progress().await;
+        guard.save_progress();
+        dirty = false;
         last_write = Some(Instant::now());
     }
     loop {
@@ -1073,13 +1061,15 @@ async fn receive(
                 Some(Ok(event)) => {
                     dirty |= apply(&mut guard.reply, event, observer, started);
                     if dirty && last_write.is_none_or(|t| t.elapsed() >= FLUSH_EVERY) {
-                        dirty = !guard.save_progress().await;
+                        guard.save_progress();
+                        dirty = false;
                         last_write = Some(Instant::now());
                     }
                 }
             },
             () = sleep_until(due), if dirty => {
-                dirty = !guard.save_progress().await;
+                guard.save_progress();
+                dirty = false;
                 last_write = Some(Instant::now());
             }
         }

@@ -15,6 +15,7 @@ mod error;
 mod lease;
 mod ledger;
 pub mod live;
+mod progress;
 pub mod providers;
 pub mod topics;
 
@@ -48,6 +49,7 @@ pub struct App {
     user: UserId,
     lease: WriterLease,
     recovered: u64,
+    progress: progress::ProgressWriter,
 }
 
 impl std::fmt::Debug for App {
@@ -94,7 +96,6 @@ impl App {
         Ok(App {
             config,
             sqlite,
-            store,
             vault,
             http,
             ledger,
@@ -103,6 +104,8 @@ impl App {
             user,
             lease,
             recovered,
+            progress: progress::ProgressWriter::new(store.clone()),
+            store,
         })
     }
 

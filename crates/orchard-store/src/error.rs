@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 /// A storage failure.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The row does not exist, or belongs to someone else (the two are deliberately
     /// indistinguishable).

@@ -211,6 +211,14 @@ pub trait ConversationStore: Send + Sync {
         id: MessageId,
         update: &MessageUpdate,
     ) -> Result<()>;
+    /// Saves the progress of many open messages in one transaction, so hundreds of
+    /// answers streaming at once cost one commit, not one each. Entry `i` of the result
+    /// says whether update `i` was written; a closed, missing or foreign message is
+    /// skipped (false), never overwritten.
+    async fn update_open_messages(
+        &self,
+        updates: &[(UserId, MessageId, MessageUpdate)],
+    ) -> Result<Vec<bool>>;
     /// One message.
     async fn message(&self, user: UserId, id: MessageId) -> Result<Message>;
     /// The current branch of a topic, from its first message to its current leaf.

@@ -109,7 +109,10 @@ async fn upgrading_keeps_blocks_and_makes_old_text_searchable() {
         (me, t, q, a)
     };
     let store = SqliteStore::open(&db, &opts()).await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), 3);
+    assert_eq!(
+        store.schema_version().await.unwrap(),
+        SqliteStore::latest_version()
+    );
 
     // The blocks survived the table rebuild, with their ids and order.
     assert_eq!(store.message(me, a.id).await.unwrap().blocks, a.blocks);
@@ -215,6 +218,67 @@ async fn the_search_index_follows_streamed_replaced_and_deleted_text() {
             .unwrap()
             .is_empty()
     );
+    search_index_is_consistent(&store).await;
+}
+
+fn streaming(body: &str) -> MessageUpdate {
+    MessageUpdate {
+        status: MessageStatus::Streaming,
+        blocks: vec![Block::new(BlockKind::Text, body)],
+        usage: Usage::default(),
+        timings: Timings::default(),
+        finish_reason: None,
+    }
+}
+
+#[tokio::test]
+async fn many_answers_are_saved_in_one_batch_and_closed_or_foreign_ones_are_skipped() {
+    let (_dir, store, me) = fresh().await;
+    let bob = second_user(&store).await;
+    let t = store.create_topic(me, "t").await.unwrap().id;
+    let q = say(&store, me, t, None, "question").await;
+    let mut open = text(Role::Assistant, t, Some(q), "");
+    open.status = MessageStatus::Streaming;
+    open.writer = Some("w".into());
+    let a = store.append_message(me, &open).await.unwrap().id;
+    let b = store.append_message(me, &open).await.unwrap().id;
+    let closed = store.append_message(me, &open).await.unwrap().id;
+    let mut done = streaming("finished answer");
+    done.status = MessageStatus::Done;
+    store.update_open_message(me, closed, &done).await.unwrap();
+
+    let written = store
+        .update_open_messages(&[
+            (me, a, streaming("apples so far")),
+            (me, b, streaming("pears so far")),
+            (me, closed, streaming("a late save")),
+            (bob, a, streaming("not bob's to write")),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(written, vec![true, true, false, false]);
+    assert_eq!(store.message(me, a).await.unwrap().text(), "apples so far");
+    assert_eq!(store.message(me, b).await.unwrap().text(), "pears so far");
+    let kept = store.message(me, closed).await.unwrap();
+    assert_eq!(kept.text(), "finished answer");
+    assert_eq!(kept.status, MessageStatus::Done);
+    // Text still streaming is not in the search index; it is once the answer closes.
+    assert!(
+        store
+            .search_messages(me, "so far", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let mut end = streaming("apples in the end");
+    end.status = MessageStatus::Done;
+    store.update_open_message(me, a, &end).await.unwrap();
+    let hits = store.search_messages(me, "in the end", 10).await.unwrap();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].message_id, a);
+    // Deleting streamed, closed and never-indexed blocks leaves the index consistent.
+    store.delete_message(me, b).await.unwrap();
+    store.delete_message(me, a).await.unwrap();
     search_index_is_consistent(&store).await;
 }
 

@@ -136,26 +136,83 @@ const LATEST_LEAF: &str = "WITH RECURSIVE down(id, depth) AS ( \
            FROM down WHERE down.id IS NOT NULL) \
      SELECT id FROM down WHERE id IS NOT NULL ORDER BY depth DESC LIMIT 1";
 
+/// Writes a message's blocks. Those of an open message are kept out of the search
+/// index (`searchable = 0`): it is written again within the second, and indexed once,
+/// when it closes. Closed blocks take the column's default, so the statement also runs
+/// on a schema from before the column (tests build such databases with this code).
 async fn insert_blocks(
     tx: &mut Transaction<'static, Sqlite>,
     user: UserId,
     message: i64,
     blocks: &[Block],
+    open: bool,
 ) -> sqlx::Result<()> {
+    let sql = if open {
+        "INSERT INTO message_blocks (message_id, user_id, position, kind, content, data, searchable) VALUES (?, ?, ?, ?, ?, ?, 0)"
+    } else {
+        "INSERT INTO message_blocks (message_id, user_id, position, kind, content, data) VALUES (?, ?, ?, ?, ?, ?)"
+    };
     for (position, block) in blocks.iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO message_blocks (message_id, user_id, position, kind, content, data) VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(message)
-        .bind(user.get())
-        .bind(position as i64)
-        .bind(block.kind.as_str())
-        .bind(&block.content)
-        .bind(&block.data)
-        .execute(&mut **tx)
-        .await?;
+        sqlx::query(sql)
+            .bind(message)
+            .bind(user.get())
+            .bind(position as i64)
+            .bind(block.kind.as_str())
+            .bind(&block.content)
+            .bind(&block.data)
+            .execute(&mut **tx)
+            .await?;
     }
     Ok(())
+}
+
+/// Applies `update` to one of `user`'s messages if it is still open; false (and nothing
+/// written) when it is closed, missing or someone else's.
+async fn write_open_update(
+    tx: &mut Transaction<'static, Sqlite>,
+    user: UserId,
+    id: MessageId,
+    update: &MessageUpdate,
+    at: Timestamp,
+) -> sqlx::Result<bool> {
+    let now = at.as_millis();
+    let res = sqlx::query(
+        "UPDATE messages SET status = ?1, input_tokens = ?2, output_tokens = ?3, reasoning_tokens = ?4, \
+           first_token_ms = ?5, total_ms = ?6, finish_reason = ?7, updated_at = ?8, \
+           writer = CASE WHEN ?1 IN ('pending', 'streaming') THEN writer ELSE NULL END \
+         WHERE id = ?9 AND user_id = ?10 AND status IN ('pending', 'streaming')",
+    )
+    .bind(update.status.as_str())
+    .bind(opt_i64(update.usage.input_tokens))
+    .bind(opt_i64(update.usage.output_tokens))
+    .bind(opt_i64(update.usage.reasoning_tokens))
+    .bind(opt_i64(update.timings.first_token_ms))
+    .bind(opt_i64(update.timings.total_ms))
+    .bind(&update.finish_reason)
+    .bind(now)
+    .bind(id.get())
+    .bind(user.get())
+    .execute(&mut **tx)
+    .await?;
+    if res.rows_affected() == 0 {
+        return Ok(false);
+    }
+    // The search index follows through the triggers on message_blocks.
+    sqlx::query("DELETE FROM message_blocks WHERE message_id = ? AND user_id = ?")
+        .bind(id.get())
+        .bind(user.get())
+        .execute(&mut **tx)
+        .await?;
+    insert_blocks(tx, user, id.get(), &update.blocks, update.status.is_open()).await?;
+    sqlx::query(
+        "UPDATE topics SET updated_at = ?1 WHERE user_id = ?2 AND id = (SELECT topic_id FROM messages WHERE id = ?3 AND user_id = ?2)",
+    )
+    .bind(now)
+    .bind(user.get())
+    .bind(id.get())
+    .execute(&mut **tx)
+    .await?;
+    Ok(true)
 }
 
 /// Trimmed, non-empty, distinct tag names.
@@ -235,7 +292,7 @@ impl SqliteStore {
         .fetch_one(&mut **tx)
         .await
         .map_err(|e| self.err(e))?;
-        insert_blocks(tx, user, id, &new.blocks)
+        insert_blocks(tx, user, id, &new.blocks, new.status.is_open())
             .await
             .map_err(|e| self.err(e))?;
         Ok(id)
@@ -454,63 +511,45 @@ impl ConversationStore for SqliteStore {
         id: MessageId,
         update: &MessageUpdate,
     ) -> Result<()> {
-        let now = Timestamp::now().as_millis();
         let mut tx = self.write_tx().await?;
-        let res = sqlx::query(
-            "UPDATE messages SET status = ?1, input_tokens = ?2, output_tokens = ?3, reasoning_tokens = ?4, \
-               first_token_ms = ?5, total_ms = ?6, finish_reason = ?7, updated_at = ?8, \
-               writer = CASE WHEN ?1 IN ('pending', 'streaming') THEN writer ELSE NULL END \
-             WHERE id = ?9 AND user_id = ?10 AND status IN ('pending', 'streaming')",
-        )
-        .bind(update.status.as_str())
-        .bind(opt_i64(update.usage.input_tokens))
-        .bind(opt_i64(update.usage.output_tokens))
-        .bind(opt_i64(update.usage.reasoning_tokens))
-        .bind(opt_i64(update.timings.first_token_ms))
-        .bind(opt_i64(update.timings.total_ms))
-        .bind(&update.finish_reason)
-        .bind(now)
-        .bind(id.get())
-        .bind(user.get())
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| self.err(e))?;
-        if res.rows_affected() == 0 {
-            let status: Option<String> =
-                sqlx::query_scalar("SELECT status FROM messages WHERE id = ? AND user_id = ?")
-                    .bind(id.get())
-                    .bind(user.get())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(|e| self.err(e))?;
-            return Err(match status {
-                None => StoreError::NotFound {
-                    what: "message",
-                    id: id.to_string(),
-                },
-                Some(s) => StoreError::Conflict(format!("message {id} is already closed ({s})")),
-            });
+        if write_open_update(&mut tx, user, id, update, Timestamp::now())
+            .await
+            .map_err(|e| self.err(e))?
+        {
+            return tx.commit().await.map_err(|e| self.err(e));
         }
-        // The search index follows through the triggers on message_blocks.
-        sqlx::query("DELETE FROM message_blocks WHERE message_id = ? AND user_id = ?")
-            .bind(id.get())
-            .bind(user.get())
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.err(e))?;
-        insert_blocks(&mut tx, user, id.get(), &update.blocks)
-            .await
-            .map_err(|e| self.err(e))?;
-        sqlx::query(
-            "UPDATE topics SET updated_at = ?1 WHERE user_id = ?2 AND id = (SELECT topic_id FROM messages WHERE id = ?3 AND user_id = ?2)",
-        )
-        .bind(now)
-        .bind(user.get())
-        .bind(id.get())
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| self.err(e))?;
-        tx.commit().await.map_err(|e| self.err(e))
+        let status: Option<String> =
+            sqlx::query_scalar("SELECT status FROM messages WHERE id = ? AND user_id = ?")
+                .bind(id.get())
+                .bind(user.get())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        Err(match status {
+            None => StoreError::NotFound {
+                what: "message",
+                id: id.to_string(),
+            },
+            Some(s) => StoreError::Conflict(format!("message {id} is already closed ({s})")),
+        })
+    }
+
+    async fn update_open_messages(
+        &self,
+        updates: &[(UserId, MessageId, MessageUpdate)],
+    ) -> Result<Vec<bool>> {
+        let now = Timestamp::now();
+        let mut tx = self.write_tx().await?;
+        let mut written = Vec::with_capacity(updates.len());
+        for (user, id, update) in updates {
+            written.push(
+                write_open_update(&mut tx, *user, *id, update, now)
+                    .await
+                    .map_err(|e| self.err(e))?,
+            );
+        }
+        tx.commit().await.map_err(|e| self.err(e))?;
+        Ok(written)
     }
 
     async fn message(&self, user: UserId, id: MessageId) -> Result<Message> {
