@@ -93,6 +93,10 @@ id_type!(
     /// A document in a knowledge base.
     DocumentId
 );
+id_type!(
+    /// A passage of a knowledge-base document (a row in `kb_chunks`).
+    ChunkId
+);
 
 #[cfg(test)]
 mod tests {

@@ -13,6 +13,7 @@ pub mod capabilities;
 pub mod catalogue;
 pub mod egress;
 pub mod ids;
+pub mod knowledge;
 pub mod message;
 pub mod model_ref;
 pub mod provider;

@@ -16,6 +16,9 @@ pub mod sqlite;
 use async_trait::async_trait;
 use orchard_core::assistant::{Assistant, AssistantFields};
 use orchard_core::egress::EgressEntry;
+use orchard_core::knowledge::{
+    ChunkLocation, DocStatus, Document, EmbedderSpec, KnowledgeBase, Passage, RerankSpec,
+};
 use orchard_core::message::{
     Block, BranchPage, Folder, Message, MessageStatus, ModelSnapshot, Role, SearchHit, Timings,
     Topic, TopicArchive, TopicSummary, Usage,
@@ -23,7 +26,8 @@ use orchard_core::message::{
 use orchard_core::provider::{KeyInfo, KeyStatus, Model, Protocol, Provider, Quirks};
 pub use orchard_core::secret::SealedKey;
 use orchard_core::{
-    AssistantId, FolderId, KeyId, MessageId, ProviderId, Timestamp, TopicId, User, UserId,
+    AssistantId, ChunkId, DocumentId, FolderId, KeyId, KnowledgeBaseId, MessageId, ProviderId,
+    Timestamp, TopicId, User, UserId,
 };
 
 pub use error::StoreError;
@@ -327,6 +331,164 @@ pub trait RecoveryStore: Send + Sync {
     async fn interrupt_writer(&self, writer: &str) -> Result<u64>;
 }
 
+/// A passage to store, as the chunker made it.
+#[derive(Clone, Debug)]
+pub struct NewChunk {
+    /// The passage (with its overlap).
+    pub text: String,
+    /// The text the keyword index holds (CJK characters spaced apart).
+    pub search_text: String,
+    /// Where it lies in the document.
+    pub location: ChunkLocation,
+    /// Its size in tokens (an estimate).
+    pub tokens: u32,
+}
+
+/// What reading a document produced.
+#[derive(Clone, Debug)]
+pub struct ParsedDocument {
+    /// Its title, if it has one.
+    pub title: Option<String>,
+    /// What it was read as.
+    pub kind: String,
+    /// The extracted text.
+    pub text: String,
+    /// Size of the source in bytes.
+    pub bytes: u64,
+    /// SHA-256 of the source's bytes.
+    pub content_hash: String,
+    /// Its passages, in order.
+    pub chunks: Vec<NewChunk>,
+}
+
+/// Settings of a new knowledge base, or new settings of one.
+#[derive(Clone, Debug)]
+pub struct KnowledgeBaseFields {
+    /// Name, unique per person.
+    pub name: String,
+    /// What embeds its passages.
+    pub embedder: EmbedderSpec,
+    /// Passage size in tokens.
+    pub chunk_size: u32,
+    /// Overlap in tokens.
+    pub chunk_overlap: u32,
+    /// Optional reranking.
+    pub rerank: Option<RerankSpec>,
+}
+
+/// Knowledge bases, their documents and passages.
+#[async_trait]
+pub trait KnowledgeStore: Send + Sync {
+    /// Adds a base; [`StoreError::Conflict`] if the name is taken.
+    async fn create_knowledge_base(
+        &self,
+        user: UserId,
+        fields: &KnowledgeBaseFields,
+    ) -> Result<KnowledgeBase>;
+    /// All bases, by name.
+    async fn knowledge_bases(&self, user: UserId) -> Result<Vec<KnowledgeBase>>;
+    /// One base.
+    async fn knowledge_base(&self, user: UserId, id: KnowledgeBaseId) -> Result<KnowledgeBase>;
+    /// One base, by name.
+    async fn knowledge_base_named(&self, user: UserId, name: &str) -> Result<KnowledgeBase>;
+    /// Replaces a base's settings. A different embedder drops the old vectors (in the
+    /// same transaction) and puts every document with passages back to `embedding`.
+    async fn update_knowledge_base(
+        &self,
+        user: UserId,
+        id: KnowledgeBaseId,
+        fields: &KnowledgeBaseFields,
+    ) -> Result<KnowledgeBase>;
+    /// Deletes a base with its documents and passages.
+    async fn delete_knowledge_base(&self, user: UserId, id: KnowledgeBaseId) -> Result<()>;
+
+    /// Adds a source as a `queued` document, or puts an existing document of the same
+    /// source back to `queued` (to be read again); returns it.
+    async fn queue_document(
+        &self,
+        user: UserId,
+        kb: KnowledgeBaseId,
+        source: &str,
+        bytes: Option<u64>,
+    ) -> Result<Document>;
+    /// One document.
+    async fn document(&self, user: UserId, id: DocumentId) -> Result<Document>;
+    /// The documents of a base, oldest first, with passage counts.
+    async fn documents(&self, user: UserId, kb: KnowledgeBaseId) -> Result<Vec<Document>>;
+    /// Documents of every base in one of `statuses` (to resume after a restart).
+    async fn documents_in(&self, user: UserId, statuses: &[DocStatus]) -> Result<Vec<Document>>;
+    /// Moves a document to `status`; a `Failed` one keeps `error`, others clear it.
+    /// `Parsing` counts an attempt.
+    async fn set_document_status(
+        &self,
+        user: UserId,
+        id: DocumentId,
+        status: DocStatus,
+        error: Option<&str>,
+    ) -> Result<()>;
+    /// Stores what reading a document produced, replacing its passages, and moves it to
+    /// `next` — all in one transaction. Refuses (`Conflict`) to make a document `Ready`
+    /// without passages.
+    async fn store_parsed(
+        &self,
+        user: UserId,
+        id: DocumentId,
+        parsed: &ParsedDocument,
+        next: DocStatus,
+    ) -> Result<()>;
+    /// Up to `limit` passages of a document without a vector of `model`, in order.
+    async fn chunks_to_embed(
+        &self,
+        user: UserId,
+        id: DocumentId,
+        model: &str,
+        limit: usize,
+    ) -> Result<Vec<(ChunkId, String)>>;
+    /// Stores vectors of `model` for passages, in one transaction.
+    async fn store_embeddings(
+        &self,
+        user: UserId,
+        model: &str,
+        vectors: &[(ChunkId, Vec<f32>)],
+    ) -> Result<()>;
+    /// Every vector of `model` in a base.
+    async fn base_vectors(
+        &self,
+        user: UserId,
+        kb: KnowledgeBaseId,
+        model: &str,
+    ) -> Result<Vec<(ChunkId, Vec<f32>)>>;
+    /// Passages of a base matching an FTS5 expression, best first, with their BM25
+    /// score (higher is better).
+    async fn keyword_search(
+        &self,
+        user: UserId,
+        kb: KnowledgeBaseId,
+        fts_query: &str,
+        limit: usize,
+    ) -> Result<Vec<(ChunkId, f64)>>;
+    /// Passages by id, with their documents' source and title, in the order asked;
+    /// ids that are not the person's are left out.
+    async fn passages(&self, user: UserId, ids: &[ChunkId]) -> Result<Vec<Passage>>;
+    /// A document's extracted text.
+    async fn document_text(&self, user: UserId, id: DocumentId) -> Result<String>;
+    /// Deletes a document with its passages.
+    async fn delete_document(&self, user: UserId, id: DocumentId) -> Result<()>;
+    /// The bases an assistant uses.
+    async fn assistant_knowledge_bases(
+        &self,
+        user: UserId,
+        assistant: AssistantId,
+    ) -> Result<Vec<KnowledgeBaseId>>;
+    /// Replaces the bases an assistant uses.
+    async fn set_assistant_knowledge_bases(
+        &self,
+        user: UserId,
+        assistant: AssistantId,
+        bases: &[KnowledgeBaseId],
+    ) -> Result<()>;
+}
+
 /// Everything the application needs from storage.
 pub trait Store:
     UserStore
@@ -337,6 +499,7 @@ pub trait Store:
     + SettingsStore
     + EgressStore
     + RecoveryStore
+    + KnowledgeStore
 {
 }
 
@@ -349,5 +512,6 @@ impl<T> Store for T where
         + SettingsStore
         + EgressStore
         + RecoveryStore
+        + KnowledgeStore
 {
 }

@@ -23,6 +23,7 @@ use crate::{
 };
 
 mod conversation;
+mod knowledge;
 mod library;
 mod search;
 
@@ -239,6 +240,8 @@ impl SqliteStore {
             Owned::Topic => ("topics", "topic"),
             Owned::Folder => ("folders", "folder"),
             Owned::Assistant => ("assistants", "assistant"),
+            Owned::KnowledgeBase => ("knowledge_bases", "knowledge base"),
+            Owned::Document => ("kb_documents", "document"),
         };
         let owned: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT id FROM {table} WHERE id = ? AND user_id = ?"
@@ -262,6 +265,8 @@ enum Owned {
     Topic,
     Folder,
     Assistant,
+    KnowledgeBase,
+    Document,
 }
 
 /// A JSON array, to pass a list as one parameter and read it with `json_each`.

@@ -1,0 +1,24 @@
+-- Knowledge bases, as the ingestion pipeline uses them.
+
+-- The document's title and its extracted text (citations open the source at the cited
+-- passage, which is a byte range of this text), and how many times it was tried.
+ALTER TABLE kb_documents ADD COLUMN title TEXT;
+ALTER TABLE kb_documents ADD COLUMN text TEXT;
+ALTER TABLE kb_documents ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+-- A source is in a base once: adding it again refreshes that document.
+CREATE UNIQUE INDEX kb_documents_source ON kb_documents (kb_id, source);
+CREATE INDEX kb_documents_by_status ON kb_documents (user_id, status);
+
+-- Passages still to embed are found without scanning the vectors.
+CREATE INDEX kb_chunks_to_embed ON kb_chunks (document_id, position) WHERE embedding IS NULL;
+
+-- Keyword search with BM25. unicode61 splits words (and folds case and accents); the
+-- application writes each Chinese, Japanese or Korean character as its own word, since
+-- those scripts put no spaces between words. The rowid is the passage's id.
+CREATE VIRTUAL TABLE kb_chunk_search USING fts5 (
+    body,
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER kb_chunk_search_delete AFTER DELETE ON kb_chunks BEGIN
+    DELETE FROM kb_chunk_search WHERE rowid = old.id;
+END;
