@@ -24,7 +24,8 @@ use orchard_core::message::{
 };
 use orchard_core::model_ref::ModelRef;
 use orchard_core::provider::Provider;
-use orchard_core::{AssistantId, MessageId, TopicId, UserId};
+use orchard_core::knowledge::Passage;
+use orchard_core::{AssistantId, KnowledgeBaseId, MessageId, TopicId, UserId};
 use orchard_llm::{
     ChatEvent, ChatMessage, ChatRequest, ChatStream, Part, ProviderError, Thinking, ToolCall,
     connect,
@@ -73,6 +74,8 @@ pub struct ChatInput {
     pub images: Vec<ImageInput>,
     /// A reasoning budget in tokens, for models that think.
     pub thinking_budget: Option<u32>,
+    /// Knowledge bases to answer from.
+    pub knowledge: Vec<KnowledgeBaseId>,
 }
 
 /// Receives the answer as it arrives (the CLI prints it; the server forwards it).
@@ -130,6 +133,8 @@ struct Reply {
     /// When reasoning began, and how long it lasted (until the answer's first text).
     thinking_from_ms: Option<u64>,
     thinking_ms: Option<u64>,
+    /// The knowledge-base passages the model was given, numbered from 1.
+    citations: Vec<Passage>,
 }
 
 impl Reply {
@@ -153,6 +158,9 @@ impl Reply {
                 content: self.thinking.clone(),
                 data: (!data.is_empty()).then(|| serde_json::Value::Object(data).to_string()),
             });
+        }
+        if !self.citations.is_empty() {
+            blocks.push(citation_block(&self.citations));
         }
         if !self.text.is_empty() {
             blocks.push(Block::new(BlockKind::Text, self.text.clone()));
@@ -180,6 +188,89 @@ impl Reply {
             },
             finish_reason: self.finish.clone().filter(|_| !status.is_open()),
         }
+    }
+}
+
+/// Passages given to the model with one question.
+const MAX_PASSAGES: usize = 6;
+
+/// The knowledge bases a question asked for (kept in its text block's data).
+fn question_knowledge(m: &Message) -> Vec<KnowledgeBaseId> {
+    m.blocks
+        .iter()
+        .filter(|b| b.kind == BlockKind::Text)
+        .filter_map(|b| b.data.as_deref())
+        .filter_map(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+        .filter_map(|v| serde_json::from_value::<Vec<KnowledgeBaseId>>(v["knowledge"].clone()).ok())
+        .flatten()
+        .collect()
+}
+
+/// Where a passage is, in words: "guide.pdf, p. 3 · Setup › Keys".
+pub fn passage_label(p: &Passage) -> String {
+    let name = p
+        .title
+        .clone()
+        .filter(|t| !t.trim().is_empty())
+        .unwrap_or_else(|| {
+            p.source
+                .rsplit(['/', '\\'])
+                .find(|s| !s.is_empty())
+                .unwrap_or(&p.source)
+                .to_owned()
+        });
+    let mut out = name;
+    if let Some(page) = p.location.page {
+        out.push_str(&format!(", p. {page}"));
+    }
+    if !p.location.heading_path.is_empty() {
+        out.push_str(" · ");
+        out.push_str(&p.location.heading_path.join(" › "));
+    }
+    out
+}
+
+/// The instruction and numbered passages that go to the model with the question.
+fn passages_prompt(passages: &[Passage]) -> String {
+    let mut out = String::from(
+        "Answer using the numbered passages below from the person's own documents when they are relevant. \
+         Cite each passage you use with its number in square brackets, like [1] or [2][3], right after the \
+         statement it supports. If the passages do not answer the question, say so.\n",
+    );
+    for (i, p) in passages.iter().enumerate() {
+        out.push_str(&format!("\n[{}] {}\n{}\n", i + 1, passage_label(p), p.text.trim()));
+    }
+    out
+}
+
+/// The block that keeps which passage each `[n]` of a reply refers to.
+fn citation_block(passages: &[Passage]) -> Block {
+    let list: Vec<serde_json::Value> = passages
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            json!({
+                "n": i + 1,
+                "chunk": p.id,
+                "document": p.document_id,
+                "label": passage_label(p),
+                "source": p.source,
+                "page": p.location.page,
+                "headings": p.location.heading_path,
+                "start": p.location.start,
+                "end": p.location.end,
+            })
+        })
+        .collect();
+    Block {
+        kind: BlockKind::Citation,
+        content: passages
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("[{}] {}", i + 1, passage_label(p)))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        data: Some(serde_json::Value::Array(list).to_string()),
     }
 }
 
@@ -301,6 +392,9 @@ pub struct Ask {
     pub thinking_budget: Option<u32>,
     /// Stream the answers (the default) or ask for them in one piece.
     pub stream: bool,
+    /// Knowledge bases to answer from, besides the assistant's. Kept with the message,
+    /// so a regenerated answer uses them too.
+    pub knowledge: Vec<KnowledgeBaseId>,
 }
 
 /// A reply row, stored as `pending` and owned by this process, waiting to be answered
@@ -374,6 +468,7 @@ impl App {
                 files: Vec::new(),
                 thinking_budget: input.thinking_budget,
                 stream: input.stream,
+                knowledge: input.knowledge,
             })
             .await?;
         let pending =
@@ -421,7 +516,14 @@ impl App {
         }
         let mut blocks = Vec::new();
         if !text.is_empty() {
-            blocks.push(Block::new(BlockKind::Text, text.as_str()));
+            let mut block = Block::new(BlockKind::Text, text.as_str());
+            if !input.knowledge.is_empty() {
+                for kb in &input.knowledge {
+                    store.knowledge_base(user, *kb).await?;
+                }
+                block.data = Some(json!({ "knowledge": input.knowledge }).to_string());
+            }
+            blocks.push(block);
         }
         blocks.extend(self.attachment_blocks(&input.images, &input.files).await?);
         let topic = match existing {
@@ -726,8 +828,12 @@ impl App {
             .await
         {
             Err(e) => End::Failed(Box::new(e)),
-            Ok(mut request) => {
+            Ok((mut request, passages)) => {
                 request.thinking_budget = thinking_budget;
+                if !passages.is_empty() {
+                    guard.reply.citations = passages;
+                    guard.save_progress();
+                }
                 let request = &request;
                 match self.http() {
                     Err(e) => End::Failed(Box::new(e)),
@@ -788,7 +894,7 @@ impl App {
         model: &ModelRef,
         stream: bool,
         vision: bool,
-    ) -> Result<ChatRequest, AppError> {
+    ) -> Result<(ChatRequest, Vec<Passage>), AppError> {
         let store = self.store();
         let branch = store.branch_to(self.user(), question).await?;
         let topic = match branch.first() {
@@ -816,7 +922,50 @@ impl App {
             request.top_p = a.fields.top_p.map(|t| t as f32);
             request.max_tokens = a.fields.max_tokens;
         }
-        Ok(request)
+        let mut bases = match topic.assistant_id {
+            Some(id) => store.assistant_knowledge_bases(self.user(), id).await?,
+            None => Vec::new(),
+        };
+        let asked = branch.last();
+        for kb in asked.map(question_knowledge).unwrap_or_default() {
+            if !bases.contains(&kb) {
+                bases.push(kb);
+            }
+        }
+        let passages = match (bases.is_empty(), asked) {
+            (false, Some(q)) => self.retrieve(&bases, &q.text()).await?,
+            _ => Vec::new(),
+        };
+        if !passages.is_empty() {
+            let context = passages_prompt(&passages);
+            request.system = Some(match request.system.take() {
+                Some(own) => format!("{own}\n\n{context}"),
+                None => context,
+            });
+        }
+        Ok((request, passages))
+    }
+
+    /// The best passages for `query` across `bases`, at most [`MAX_PASSAGES`].
+    async fn retrieve(
+        &self,
+        bases: &[KnowledgeBaseId],
+        query: &str,
+    ) -> Result<Vec<Passage>, AppError> {
+        let mut hits = Vec::new();
+        for kb in bases {
+            let name = self.kb(*kb).await.map(|k| k.name).unwrap_or_default();
+            let found = self.kb_search(*kb, query, MAX_PASSAGES).await.map_err(|e| {
+                AppError::new(
+                    e.code,
+                    format!("could not search the knowledge base '{name}': {}", e.message),
+                )
+            })?;
+            hits.extend(found.hits);
+        }
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score));
+        hits.truncate(MAX_PASSAGES);
+        Ok(hits.into_iter().map(|h| h.passage).collect())
     }
 
     /// The request for a branch: the latest system message becomes the system prompt;

@@ -47,6 +47,34 @@ pub struct Config {
     pub file_used: Option<PathBuf>,
     /// Where `orchard provider detect` looks.
     pub detect: DetectTargets,
+    /// Knowledge-base ingestion.
+    pub knowledge: KnowledgeConfig,
+}
+
+/// Knowledge-base settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KnowledgeConfig {
+    /// Files larger than this are refused before they are read
+    /// (`knowledge.max_file_bytes`, `ORCHARD_KB_MAX_FILE_BYTES`).
+    pub max_file_bytes: u64,
+    /// Whether URLs may point at this machine or the local network
+    /// (`knowledge.allow_local_hosts`, `ORCHARD_KB_ALLOW_LOCAL_HOSTS`). Off: such
+    /// addresses are refused at connect time and on every redirect.
+    pub allow_local_hosts: bool,
+    /// Exact addresses fetched even though they are local (`ORCHARD_KB_TRUSTED_ADDRS`,
+    /// comma-separated `ip:port`): one server a person or a test trusts, without
+    /// opening every local address.
+    pub trusted: Vec<SocketAddr>,
+}
+
+impl Default for KnowledgeConfig {
+    fn default() -> Self {
+        Self {
+            max_file_bytes: 100 * 1024 * 1024,
+            allow_local_hosts: false,
+            trusted: Vec::new(),
+        }
+    }
 }
 
 /// The two addresses `orchard provider detect` probes. They are fixed; tests point them
@@ -151,6 +179,15 @@ struct Layer {
     log: LogLayer,
     #[serde(default)]
     vault: VaultLayer,
+    #[serde(default)]
+    knowledge: KnowledgeLayer,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KnowledgeLayer {
+    max_file_bytes: Option<u64>,
+    allow_local_hosts: Option<bool>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -474,7 +511,44 @@ pub fn load(flags: &Flags, env: &dyn Env) -> Result<Config, ConfigError> {
         }
     }
 
+    let mut knowledge = KnowledgeConfig::default();
+    if let Some(n) = file.knowledge.max_file_bytes {
+        knowledge.max_file_bytes = n;
+    }
+    if let Some(b) = file.knowledge.allow_local_hosts {
+        knowledge.allow_local_hosts = b;
+    }
+    if let Some(v) = env.var("ORCHARD_KB_MAX_FILE_BYTES") {
+        knowledge.max_file_bytes = v.trim().parse().map_err(|_| {
+            env_err(
+                "ORCHARD_KB_MAX_FILE_BYTES",
+                format!("'{v}' is not a number of bytes"),
+            )
+        })?;
+    }
+    if let Some(v) = env.var("ORCHARD_KB_ALLOW_LOCAL_HOSTS") {
+        knowledge.allow_local_hosts = match v.trim() {
+            "1" | "true" | "yes" | "on" => true,
+            "0" | "false" | "no" | "off" | "" => false,
+            _ => {
+                return Err(env_err(
+                    "ORCHARD_KB_ALLOW_LOCAL_HOSTS",
+                    format!("'{v}' is not on or off"),
+                ));
+            }
+        };
+    }
+
+    if let Some(v) = env.var("ORCHARD_KB_TRUSTED_ADDRS") {
+        knowledge.trusted = v
+            .split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| parse_bind(s).map_err(|m| env_err("ORCHARD_KB_TRUSTED_ADDRS", m)))
+            .collect::<Result<_, _>>()?;
+    }
+
     Ok(Config {
+        knowledge,
         data_dir,
         data_dir_source,
         bind,
@@ -596,6 +670,11 @@ pub fn show(cfg: &Config) -> String {
         out,
         "\n[vault]\nmaster_key_file = {}",
         quote(&cfg.master_key_path().display().to_string())
+    );
+    let _ = writeln!(
+        out,
+        "\n[knowledge]\nmax_file_bytes = {}\nallow_local_hosts = {}",
+        cfg.knowledge.max_file_bytes, cfg.knowledge.allow_local_hosts
     );
     out
 }

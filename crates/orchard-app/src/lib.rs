@@ -11,6 +11,8 @@ pub mod attachments;
 mod calls;
 pub mod chat;
 pub mod config;
+pub mod embedders;
+pub mod knowledge;
 mod error;
 mod lease;
 mod ledger;
@@ -50,6 +52,8 @@ pub struct App {
     lease: WriterLease,
     recovered: u64,
     progress: progress::ProgressWriter,
+    models: embedders::LoadedModels,
+    knowledge: knowledge::KnowledgeState,
 }
 
 impl std::fmt::Debug for App {
@@ -105,6 +109,8 @@ impl App {
             lease,
             recovered,
             progress: progress::ProgressWriter::new(store.clone()),
+            models: embedders::LoadedModels::default(),
+            knowledge: knowledge::KnowledgeState::default(),
             store,
         })
     }
@@ -168,6 +174,14 @@ impl App {
             .get_or_init(|| build_http(self.config.net.clone(), self.ledger.clone()))
             .as_ref()
             .map_err(|e| AppError::new("internal", e.clone()))
+    }
+
+    pub(crate) fn loaded_models(&self) -> &embedders::LoadedModels {
+        &self.models
+    }
+
+    pub(crate) fn knowledge_state(&self) -> &knowledge::KnowledgeState {
+        &self.knowledge
     }
 
     pub(crate) fn writer_id(&self) -> &str {

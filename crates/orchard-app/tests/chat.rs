@@ -51,6 +51,7 @@ fn ask(topic: TopicChoice, text: &str) -> ChatInput {
         stream: true,
         images: Vec::new(),
         thinking_budget: None,
+        knowledge: Vec::new(),
     }
 }
 

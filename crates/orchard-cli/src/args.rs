@@ -60,6 +60,143 @@ pub enum Command {
     /// Inspect configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Knowledge bases: add documents, search them, use them in chat.
+    #[command(subcommand)]
+    Kb(KbCommand),
+    /// Local embedding models (they run on this machine; nothing leaves it).
+    #[command(subcommand)]
+    Embedder(EmbedderCommand),
+}
+
+/// `orchard kb …`.
+#[derive(Debug, Subcommand)]
+pub enum KbCommand {
+    /// Create a knowledge base.
+    Create {
+        /// Its name.
+        name: String,
+        /// `none` (keyword search only), `local:MODEL` (runs here) or `PROVIDER:MODEL`
+        /// (passages are sent to that provider to be embedded).
+        #[arg(long, default_value = "none", value_name = "EMBEDDER")]
+        embedder: String,
+        /// Passage size in tokens.
+        #[arg(long, default_value_t = 512, value_name = "TOKENS")]
+        chunk_size: u32,
+        /// Tokens repeated from one passage at the start of the next.
+        #[arg(long, default_value_t = 64, value_name = "TOKENS")]
+        overlap: u32,
+        /// Rerank found passages with PROVIDER:MODEL (a `/rerank` endpoint).
+        #[arg(long, value_name = "PROVIDER:MODEL")]
+        rerank: Option<String>,
+    },
+    /// Add files, directories (recursively, honouring .gitignore and .orchardignore)
+    /// and URLs (a sitemap adds its pages), then read and embed them.
+    Add {
+        /// The base.
+        name: String,
+        /// Paths and URLs.
+        #[arg(required = true)]
+        sources: Vec<String>,
+    },
+    /// Add a note (text you type) to a base.
+    Note {
+        /// The base.
+        name: String,
+        /// The note (words are joined with spaces).
+        #[arg(required = true)]
+        text: Vec<String>,
+    },
+    /// List the bases.
+    List,
+    /// Every document of a base with its status (and why a failed one failed).
+    Status {
+        /// The base.
+        name: String,
+    },
+    /// Search a base: the passages found, with scores and where they are.
+    Search {
+        /// The base.
+        name: String,
+        /// What to look for (words are joined with spaces).
+        #[arg(required = true)]
+        query: Vec<String>,
+        /// How many passages.
+        #[arg(long, default_value_t = 5)]
+        top: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a document (its id, path or URL) from a base.
+    Remove {
+        /// The base.
+        name: String,
+        /// The document.
+        doc: String,
+    },
+    /// Read every document of a base again.
+    Reindex {
+        /// The base.
+        name: String,
+    },
+    /// Queue failed documents (or one document) again and work through the queue.
+    Retry {
+        /// The base.
+        name: String,
+        /// Only this document (id, path or URL).
+        doc: Option<String>,
+    },
+    /// Finish work left over (after an interruption).
+    Resume {
+        /// Only this base.
+        name: Option<String>,
+    },
+    /// Change a base's embedder; says what that costs first.
+    Embedder {
+        /// The base.
+        name: String,
+        /// `none`, `local:MODEL` or `PROVIDER:MODEL`.
+        embedder: String,
+        /// Do it (without this, only the cost is shown).
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Delete a base with its documents.
+    Delete {
+        /// The base.
+        name: String,
+        /// Confirm.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+/// `orchard embedder …`.
+#[derive(Debug, Subcommand)]
+pub enum EmbedderCommand {
+    /// The installed local models.
+    List,
+    /// Install a model from a directory holding config.json, tokenizer.json and
+    /// model.safetensors (a sentence-transformers BERT model).
+    Add {
+        /// The directory.
+        dir: PathBuf,
+        /// Name to use it by [default: the directory's name].
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Download a model from the Hugging Face hub (through Orchard's network layer, so
+    /// it is in the egress ledger).
+    Pull {
+        /// OWNER/NAME, e.g. sentence-transformers/all-MiniLM-L6-v2.
+        model_id: String,
+        /// Name to use it by [default: NAME].
+        #[arg(long)]
+        name: Option<String>,
+        /// The hub [env: ORCHARD_HF_ENDPOINT] [default: https://huggingface.co].
+        #[arg(long, value_name = "URL")]
+        hub: Option<String>,
+    },
 }
 
 /// `orchard export …`.
@@ -110,6 +247,10 @@ pub struct ChatArgs {
     /// thinking budget, reasoning effort on OpenAI's Responses API, Ollama's `think`).
     #[arg(long = "think", value_name = "TOKENS")]
     pub think: Option<u32>,
+    /// Answer from this knowledge base (its passages go to the model, which cites
+    /// them as [n]); repeat for several.
+    #[arg(long = "kb", value_name = "NAME")]
+    pub kb: Vec<String>,
     /// The message (words are joined with spaces); read from stdin when omitted.
     #[arg(value_name = "MESSAGE")]
     pub message: Vec<String>,

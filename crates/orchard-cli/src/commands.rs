@@ -108,6 +108,8 @@ async fn with_app(app: &App, command: Command) -> Result<ExitCode, AppError> {
             println!("imported {} topic(s): {}", ids.len(), list.join(", "));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Kb(cmd) => crate::kb::kb(app, cmd).await,
+        Command::Embedder(cmd) => crate::kb::embedder(app, cmd).await,
         Command::Serve { .. } | Command::Config(_) => unreachable!("handled in run"),
     }
 }
@@ -394,6 +396,10 @@ async fn chat(app: &App, args: ChatArgs) -> Result<ExitCode, AppError> {
         thinking_to_stderr: std::io::stderr().is_terminal(),
         in_thinking: false,
     };
+    let mut knowledge = Vec::new();
+    for name in &args.kb {
+        knowledge.push(app.kb_named(name).await?.id);
+    }
     let result = app
         .chat(
             ChatInput {
@@ -404,6 +410,7 @@ async fn chat(app: &App, args: ChatArgs) -> Result<ExitCode, AppError> {
                 stream: !args.no_stream,
                 images,
                 thinking_budget: args.think,
+                knowledge,
             },
             &mut printer,
             &cancel,

@@ -5,6 +5,7 @@
 
 mod args;
 mod commands;
+mod kb;
 mod keys;
 mod output;
 

@@ -34,6 +34,21 @@ impl Purpose {
         Self(format!("detect:{what}"))
     }
 
+    /// A rerank request to the named provider.
+    pub fn rerank(provider: &str) -> Self {
+        Self(format!("rerank:{provider}"))
+    }
+
+    /// A page or file fetched for a knowledge base.
+    pub fn knowledge(base: &str) -> Self {
+        Self(format!("knowledge:{base}"))
+    }
+
+    /// A local embedding model downloaded from a model hub.
+    pub fn model_download(model: &str) -> Self {
+        Self(format!("model-download:{model}"))
+    }
+
     /// A model-list request to the named provider.
     pub fn models(provider: &str) -> Self {
         Self(format!("models:{provider}"))

@@ -194,7 +194,9 @@ impl fmt::Display for ProviderError {
 }
 
 impl ProviderError {
-    pub(crate) fn new(kind: ProviderErrorKind, provider: &str) -> Self {
+    /// An error of `kind` about `provider`, with nothing else known yet (callers set
+    /// `message` and the rest with struct update syntax).
+    pub fn new(kind: ProviderErrorKind, provider: &str) -> Self {
         Self {
             kind,
             provider: provider.to_owned(),

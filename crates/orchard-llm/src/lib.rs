@@ -2,9 +2,11 @@
 //!
 //! Every wire protocol is an adapter behind [`ChatProvider`]; every adapter turns its
 //! provider's stream into the same [`ChatEvent`]s and its provider's errors into the
-//! same [`ProviderError`] kinds. Adapters never touch the database and never open a
-//! connection themselves: they are handed an [`orchard_net::HttpClient`] and a
-//! [`ProviderEndpoint`] whose key was already decrypted by the caller.
+//! same [`ProviderError`] kinds. Embeddings ([`EmbeddingProvider`]) and reranking
+//! ([`RerankProvider`]) have adapters of their own. Adapters never touch the database
+//! and never open a connection themselves: they are handed an
+//! [`orchard_net::HttpClient`] and a [`ProviderEndpoint`] whose key was already
+//! decrypted by the caller.
 
 // ProviderError carries everything a person or a support ticket needs (status, the
 // provider's code and message, request id, key mask). It travels only on the failure
@@ -17,6 +19,7 @@ mod error;
 mod gemini;
 mod ollama;
 mod openai;
+pub mod rerank;
 mod responses;
 pub mod sse;
 mod stream;
@@ -38,6 +41,7 @@ use orchard_net::{HttpClient, Url};
 
 pub use embed::{EmbedOptions, EmbeddingProvider, EmbeddingSet, Embeddings, embed_all};
 pub use error::{ProviderError, ProviderErrorKind};
+pub use rerank::{RankedDocument, RerankDialect, RerankProvider, Reranking};
 
 /// Where and how to reach one provider.
 #[derive(Clone, Debug)]
@@ -260,6 +264,37 @@ pub fn connect_embedder(
         Protocol::Ollama => Some(Arc::new(ollama::OllamaChat::new(endpoint, http))),
         Protocol::Anthropic => None,
     }
+}
+
+/// The rerank adapter for `endpoint`, if its protocol can have one: rerank providers
+/// (Jina, Cohere, Voyage, and gateways in front of them) are configured as
+/// OpenAI-compatible base URLs and answer `POST {base}/rerank`; the dialect is chosen
+/// by [`RerankDialect::for_url`]. No other protocol has a rerank API.
+pub fn connect_reranker(
+    endpoint: ProviderEndpoint,
+    http: HttpClient,
+) -> Option<Arc<dyn RerankProvider>> {
+    match endpoint.protocol {
+        Protocol::OpenAi => {
+            let dialect = RerankDialect::for_url(&endpoint.base_url);
+            Some(connect_reranker_as(endpoint, http, dialect))
+        }
+        Protocol::OpenAiResponses
+        | Protocol::Azure
+        | Protocol::Anthropic
+        | Protocol::Gemini
+        | Protocol::Ollama => None,
+    }
+}
+
+/// The rerank adapter for `endpoint` speaking `dialect`, whatever its protocol and host
+/// (for a server whose host does not tell, and for tests).
+pub fn connect_reranker_as(
+    endpoint: ProviderEndpoint,
+    http: HttpClient,
+    dialect: RerankDialect,
+) -> Arc<dyn RerankProvider> {
+    Arc::new(rerank::RerankAdapter::new(endpoint, http, dialect))
 }
 
 /// Protocol constants callers may show or need.

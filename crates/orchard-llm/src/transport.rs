@@ -123,16 +123,32 @@ impl Transport {
 
     /// POSTs an embedding request for `model` and reads the answer as JSON.
     pub async fn embed(&self, url: Url, model: &str, body: &Value) -> Result<Value, ProviderError> {
+        let body = serde_json::to_vec(body).unwrap_or_default();
+        self.post_json(
+            url,
+            Purpose::embeddings(&self.ep.name),
+            model,
+            body,
+            EMBEDDINGS,
+        )
+        .await
+    }
+
+    /// POSTs the JSON `body` of a request for `model` and reads the answer (`what`, for
+    /// errors) as JSON.
+    pub async fn post_json(
+        &self,
+        url: Url,
+        purpose: Purpose,
+        model: &str,
+        body: Vec<u8>,
+        what: &str,
+    ) -> Result<Value, ProviderError> {
         let rb = self
-            .request(
-                Method::POST,
-                url,
-                Purpose::embeddings(&self.ep.name),
-                "application/json",
-            )
-            .json_body(serde_json::to_vec(body).unwrap_or_default());
+            .request(Method::POST, url, purpose, "application/json")
+            .json_body(body);
         let resp = self.send(rb, Some(model)).await?;
-        self.read_json(resp, Some(model), EMBEDDINGS).await
+        self.read_json(resp, Some(model), what).await
     }
 
     /// The whole body of `resp` as JSON; `what` names it in the error otherwise.

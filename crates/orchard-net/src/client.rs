@@ -8,11 +8,15 @@ use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use orchard_core::Timestamp;
 use orchard_core::egress::{EgressEntry, EgressSink, EgressTicket, Purpose};
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{
+    AUTHORIZATION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HeaderMap, HeaderName,
+    HeaderValue, LOCATION, PROXY_AUTHORIZATION,
+};
 use reqwest::{Method, StatusCode};
-use url::Url;
+use url::{Host, Url};
 
-use crate::error::{NetError, NetErrorKind, classify};
+use crate::error::{NetError, NetErrorKind, RedirectIssue, classify};
+use crate::guard::{FetchPolicy, GuardResolver, MAX_REDIRECTS};
 use crate::proxy::ProxySettings;
 
 /// Timeouts and proxy rules.
@@ -42,11 +46,43 @@ impl Default for NetConfig {
 }
 
 /// The one outbound HTTP client. Cheap to clone (shares its connection pool).
+///
+/// Two flavours share this type:
+///
+/// - [`HttpClient::new`]: for the endpoints the person configured (providers). It never
+///   follows a redirect.
+/// - [`HttpClient::fetcher`]: for addresses a person hands Orchard to fetch (a
+///   knowledge-base page or sitemap, a model download), guarded against reaching
+///   private or local addresses (see [`FetchPolicy`]), and following up to
+///   [`MAX_REDIRECTS`] redirects, each checked and recorded in the ledger as its own
+///   request.
 #[derive(Clone)]
 pub struct HttpClient {
+    /// For a guarded client: the client for direct connections (its resolver filters).
     inner: reqwest::Client,
     cfg: Arc<NetConfig>,
     sink: Arc<dyn EgressSink>,
+    guard: Option<Arc<Guard>>,
+}
+
+/// What a guarded client adds.
+struct Guard {
+    policy: FetchPolicy,
+    /// The client for requests that go through a proxy. Its resolver resolves only the
+    /// proxies' own names (without filtering: the person chose them) and, for a
+    /// `socks5://` proxy, the target's name (filtered); target names behind an HTTP or
+    /// `socks5h://` proxy are resolved by the proxy.
+    proxied: reqwest::Client,
+}
+
+/// Which reqwest client to build.
+enum Flavour {
+    /// Proxies as configured, system DNS, no redirects.
+    Plain,
+    /// No proxy; names resolved through the guard.
+    GuardedDirect(GuardResolver),
+    /// Proxies as configured; names resolved through the guard.
+    GuardedProxied(GuardResolver),
 }
 
 impl std::fmt::Debug for HttpClient {
@@ -60,35 +96,68 @@ impl std::fmt::Debug for HttpClient {
 impl HttpClient {
     /// Builds the client. Every request it makes is reported to `sink`.
     pub fn new(cfg: NetConfig, sink: Arc<dyn EgressSink>) -> Result<Self, NetError> {
-        // reqwest is built without a bundled crypto provider so that ring (small, no
-        // C++/cmake) is used; installing it twice is harmless.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let rules = cfg.proxy.clone();
-        let inner = reqwest::Client::builder()
-            .no_proxy()
-            .proxy(reqwest::Proxy::custom(move |url| {
-                rules.proxy_for(url).map(|p| p.as_url().clone())
-            }))
-            // Never follow redirects: a 307 would re-send the conversation to a host the
-            // person did not configure, outside the ledger. The caller reports them.
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(cfg.connect_timeout)
-            .user_agent(concat!("orchard/", env!("CARGO_PKG_VERSION")))
-            .tcp_nodelay(true)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build()
-            .map_err(|e| NetError {
-                kind: NetErrorKind::Other,
-                host: String::new(),
-                port: 0,
-                via_proxy: None,
-                detail: format!("could not build the HTTP client: {}", e.without_url()),
-            })?;
+        let inner = build(&cfg, Flavour::Plain)?;
         Ok(Self {
             inner,
             cfg: Arc::new(cfg),
             sink,
+            guard: None,
         })
+    }
+
+    /// A client for fetching addresses a person gave Orchard (knowledge-base pages and
+    /// sitemaps, model downloads), with the same timeouts, proxies and egress ledger as
+    /// this one, guarded by `policy`:
+    ///
+    /// - a URL or redirect naming a private or local address literally
+    ///   (`http://127.0.0.1/`, `http://[::ffff:7f00:1]/`, `http://169.254.169.254/`) is
+    ///   refused before anything is sent;
+    /// - a host name is resolved at connect time and only its public addresses are
+    ///   connected to; a name with none (`localhost`, or a public name pointing at
+    ///   `10.0.0.1`) is refused;
+    /// - redirects (301, 302, 303, 307, 308) are followed, to `http` and `https` only,
+    ///   at most [`MAX_REDIRECTS`] in a row, each hop checked as above and recorded in
+    ///   the egress ledger as its own request. Going to another origin drops the
+    ///   `Authorization`, `Cookie` and `Proxy-Authorization` headers and every header
+    ///   added with [`RequestBuilder::secret_header`]; a 303 (and a 301 or 302 after a
+    ///   POST) continues as a GET without a body.
+    ///
+    /// Refusals are [`NetErrorKind::Forbidden`].
+    ///
+    /// **Through a proxy**, the proxy resolves host names (HTTP proxies and
+    /// `socks5h://`), so what a name points to cannot be checked here: a name that
+    /// resolves inside the proxy's network is the proxy's to refuse. Literal addresses
+    /// and every redirect are still checked, and hosts that bypass the proxy (`NO_PROXY`,
+    /// loopback names) are resolved and filtered here. With a `socks5://` proxy, names
+    /// are resolved here and filtered as for direct connections.
+    pub fn fetcher(&self, policy: FetchPolicy) -> Result<HttpClient, NetError> {
+        let cfg = self.cfg.as_ref().clone();
+        let direct = GuardResolver {
+            allow_local: policy.allow_local_hosts,
+            trusted: Vec::new(),
+        };
+        let proxied = GuardResolver {
+            allow_local: policy.allow_local_hosts,
+            trusted: [&cfg.proxy.http, &cfg.proxy.https]
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p.as_url().host_str())
+                .map(|h| h.trim_matches(['[', ']']).to_ascii_lowercase())
+                .collect(),
+        };
+        let inner = build(&cfg, Flavour::GuardedDirect(direct))?;
+        let proxied = build(&cfg, Flavour::GuardedProxied(proxied))?;
+        Ok(Self {
+            inner,
+            cfg: Arc::new(cfg),
+            sink: self.sink.clone(),
+            guard: Some(Arc::new(Guard { policy, proxied })),
+        })
+    }
+
+    /// The guard's policy, for a client made by [`HttpClient::fetcher`].
+    pub fn fetch_policy(&self) -> Option<&FetchPolicy> {
+        self.guard.as_deref().map(|g| &g.policy)
     }
 
     /// The configuration in effect.
@@ -109,8 +178,44 @@ impl HttpClient {
     }
 }
 
+/// Builds one reqwest client for `flavour`.
+fn build(cfg: &NetConfig, flavour: Flavour) -> Result<reqwest::Client, NetError> {
+    // reqwest is built without a bundled crypto provider so that ring (small, no
+    // C++/cmake) is used; installing it twice is harmless.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let rules = cfg.proxy.clone();
+    let with_proxies = |b: reqwest::ClientBuilder| {
+        b.proxy(reqwest::Proxy::custom(move |url| {
+            rules.proxy_for(url).map(|p| p.as_url().clone())
+        }))
+    };
+    let mut builder = reqwest::Client::builder().no_proxy();
+    builder = match flavour {
+        Flavour::Plain => with_proxies(builder),
+        Flavour::GuardedDirect(resolver) => builder.dns_resolver(resolver),
+        Flavour::GuardedProxied(resolver) => with_proxies(builder).dns_resolver(resolver),
+    };
+    builder
+        // Never follow redirects here: a 307 would re-send the conversation to a host
+        // the person did not configure, outside the ledger. The caller reports them;
+        // guarded fetches follow them in `RequestBuilder::send`, one ledger row a hop.
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(cfg.connect_timeout)
+        .user_agent(concat!("orchard/", env!("CARGO_PKG_VERSION")))
+        .tcp_nodelay(true)
+        .pool_idle_timeout(Duration::from_secs(60))
+        .build()
+        .map_err(|e| NetError {
+            kind: NetErrorKind::Other,
+            host: String::new(),
+            port: 0,
+            via_proxy: None,
+            detail: format!("could not build the HTTP client: {}", e.without_url()),
+        })
+}
+
 /// A request being assembled.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct RequestBuilder {
     client: HttpClient,
     method: Method,
@@ -155,7 +260,143 @@ impl RequestBuilder {
 
     /// Sends the request and waits for the response headers (bounded by the first-byte
     /// timeout). Failures are recorded in the ledger before they are returned.
+    ///
+    /// For a client made by [`HttpClient::fetcher`], the request is checked against its
+    /// [`FetchPolicy`] first, and redirects are followed (see there).
     pub async fn send(self) -> Result<Response, NetError> {
+        match self.client.guard.clone() {
+            None => self.send_once().await,
+            Some(guard) => self.send_guarded(&guard.policy).await,
+        }
+    }
+
+    /// Follows redirects, checking every hop.
+    async fn send_guarded(self, policy: &FetchPolicy) -> Result<Response, NetError> {
+        let mut req = self;
+        let mut from: Option<String> = None;
+        let mut followed = 0;
+        loop {
+            req.check(policy, from.as_deref())?;
+            let next = req.clone();
+            let resp = req.send_once().await.map_err(|mut e| {
+                if let NetErrorKind::Forbidden {
+                    redirected_from, ..
+                } = &mut e.kind
+                {
+                    *redirected_from = from.as_deref().map(Box::from);
+                }
+                e
+            })?;
+            let status = resp.status();
+            if !matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308) {
+                return Ok(resp);
+            }
+            // A redirect without a Location is an answer like any other.
+            let Some(location) = resp.headers().get(LOCATION).cloned() else {
+                return Ok(resp);
+            };
+            let here = next.url.clone();
+            let redirect_error = |issue: RedirectIssue| NetError {
+                kind: NetErrorKind::Redirect(issue),
+                host: host_of(&here),
+                port: here.port_or_known_default().unwrap_or(0),
+                via_proxy: None,
+                detail: "redirect not followed".into(),
+            };
+            let target = location
+                .to_str()
+                .ok()
+                .and_then(|l| here.join(l.trim()).ok())
+                .ok_or_else(|| redirect_error(RedirectIssue::BadLocation))?;
+            if !matches!(target.scheme(), "http" | "https") {
+                return Err(redirect_error(RedirectIssue::Scheme(
+                    target.scheme().to_owned(),
+                )));
+            }
+            if followed == MAX_REDIRECTS {
+                return Err(redirect_error(RedirectIssue::TooMany(MAX_REDIRECTS)));
+            }
+            resp.discard().await;
+            followed += 1;
+            tracing::debug!(from = %host_of(&here), to = %host_of(&target), status = status.as_u16(), "following a redirect");
+            from = Some(host_of(&here));
+            req = next.redirected(status, target);
+        }
+    }
+
+    /// The guard's checks that need no network: the scheme, and a literal address.
+    fn check(&self, policy: &FetchPolicy, redirected_from: Option<&str>) -> Result<(), NetError> {
+        let url = &self.url;
+        let port = url.port_or_known_default().unwrap_or(0);
+        let fail = |kind: NetErrorKind, detail: &str| NetError {
+            kind,
+            host: host_of(url),
+            port,
+            via_proxy: None,
+            detail: detail.to_owned(),
+        };
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(fail(
+                NetErrorKind::Other,
+                "only http and https addresses can be fetched",
+            ));
+        }
+        let ip = match url.host() {
+            Some(Host::Ipv4(ip)) => std::net::IpAddr::V4(ip),
+            Some(Host::Ipv6(ip)) => std::net::IpAddr::V6(ip),
+            Some(Host::Domain(_)) => return Ok(()),
+            None => return Err(fail(NetErrorKind::Other, "the address has no host")),
+        };
+        match policy.refuses(std::net::SocketAddr::new(ip, port)) {
+            None => Ok(()),
+            Some(class) => {
+                tracing::debug!(%ip, port, "refused a private or local address");
+                Err(fail(
+                    NetErrorKind::Forbidden {
+                        ip,
+                        class,
+                        redirected_from: redirected_from.map(Box::from),
+                    },
+                    "private or local address",
+                ))
+            }
+        }
+    }
+
+    /// The request to send after a `status` redirect to `to`.
+    fn redirected(mut self, status: StatusCode, to: Url) -> Self {
+        if self.url.origin() != to.origin() {
+            // Credentials were meant for the origin asked, not for wherever it points.
+            let mut kept = HeaderMap::with_capacity(self.headers.len());
+            for (name, value) in &self.headers {
+                let credential = name == AUTHORIZATION
+                    || name == COOKIE
+                    || name == PROXY_AUTHORIZATION
+                    || value.is_sensitive();
+                if !credential {
+                    kept.append(name.clone(), value.clone());
+                }
+            }
+            self.headers = kept;
+        }
+        let to_get = match status.as_u16() {
+            303 => self.method != Method::HEAD,
+            301 | 302 => self.method == Method::POST,
+            _ => false,
+        };
+        if to_get {
+            self.method = Method::GET;
+            self.body = None;
+            for name in [CONTENT_TYPE, CONTENT_LENGTH, CONTENT_ENCODING] {
+                self.headers.remove(name);
+            }
+        }
+        self.url = to;
+        self
+    }
+
+    /// Sends exactly this request, once.
+    async fn send_once(self) -> Result<Response, NetError> {
         let RequestBuilder {
             client,
             method,
@@ -164,11 +405,7 @@ impl RequestBuilder {
             body,
             purpose,
         } = self;
-        let host = url
-            .host_str()
-            .unwrap_or("")
-            .trim_matches(['[', ']'])
-            .to_owned();
+        let host = host_of(&url);
         let port = url.port_or_known_default().unwrap_or(0);
         let via_proxy = client.cfg.proxy.proxy_for(&url).map(|p| p.authority());
         let bytes_sent = body.as_ref().map_or(0, |b| b.len() as u64);
@@ -196,7 +433,12 @@ impl RequestBuilder {
         let mut guard = LedgerGuard::new(client.sink.clone(), ticket, entry);
         tracing::debug!(%method, %host, port, purpose = purpose.as_str(), bytes_sent, via_proxy = ?via_proxy, "outbound request");
 
-        let mut req = client.inner.request(method, url).headers(headers);
+        // A guarded client sends proxied requests through its proxy-aware client.
+        let http = match (&client.guard, &via_proxy) {
+            (Some(guard), Some(_)) => &guard.proxied,
+            _ => &client.inner,
+        };
+        let mut req = http.request(method, url).headers(headers);
         if let Some(b) = body {
             req = req.body(b);
         }
@@ -242,6 +484,14 @@ impl RequestBuilder {
             connect_timeout: client.cfg.connect_timeout,
         })
     }
+}
+
+/// The host of `url` as the ledger and messages show it (IPv6 without brackets).
+fn host_of(url: &Url) -> String {
+    url.host_str()
+        .unwrap_or("")
+        .trim_matches(['[', ']'])
+        .to_owned()
 }
 
 type BodyStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
@@ -320,6 +570,18 @@ impl Response {
             buf.extend_from_slice(&chunk);
         }
         Ok(buf.freeze())
+    }
+
+    /// Reads and drops a redirect's body, so the hop ends `ok` in the ledger and its
+    /// connection can be reused; a body over 64 KiB is dropped unread instead.
+    async fn discard(mut self) {
+        let mut read = 0;
+        while let Ok(Some(chunk)) = self.chunk().await {
+            read += chunk.len();
+            if read > 64 * 1024 {
+                return;
+            }
+        }
     }
 
     fn fail(&mut self, kind: NetErrorKind, detail: String) -> NetError {

@@ -5,7 +5,10 @@
 
 use std::error::Error as StdError;
 use std::fmt;
+use std::net::IpAddr;
 use std::time::Duration;
+
+use crate::guard::{AddressClass, RefusedAddress, embedded_v4};
 
 /// What kind of failure.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,6 +33,20 @@ pub enum NetErrorKind {
     TooLarge(u64),
     /// The egress ledger could not record the request, so it was not sent.
     NotRecorded,
+    /// A guarded fetch (see [`HttpClient::fetcher`](crate::HttpClient::fetcher)) was
+    /// refused because the address is private or local: named in the URL, in a
+    /// redirect, or what the host name resolves to. Nothing was sent to it.
+    Forbidden {
+        /// The refused address.
+        ip: IpAddr,
+        /// Why it is refused.
+        class: AddressClass,
+        /// The host whose redirect pointed there, if it was a redirect (boxed to keep
+        /// errors small).
+        redirected_from: Option<Box<str>>,
+    },
+    /// A guarded fetch did not follow a redirect.
+    Redirect(RedirectIssue),
     /// Anything else (a bug, or an unusual I/O error).
     Other,
 }
@@ -48,9 +65,22 @@ impl NetErrorKind {
             NetErrorKind::Cut => "cut",
             NetErrorKind::TooLarge(_) => "too-large",
             NetErrorKind::NotRecorded => "not-recorded",
+            NetErrorKind::Forbidden { .. } => "refused",
+            NetErrorKind::Redirect(_) => "redirect",
             NetErrorKind::Other => "error",
         }
     }
+}
+
+/// Why a guarded fetch stopped following redirects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RedirectIssue {
+    /// More redirects than the limit, in a row.
+    TooMany(usize),
+    /// The redirect pointed at a scheme other than `http` or `https` (the scheme).
+    Scheme(String),
+    /// The `Location` header is not a URL.
+    BadLocation,
 }
 
 /// A failed request.
@@ -119,6 +149,46 @@ impl fmt::Display for NetError {
                 "nothing was sent to {host}: the request could not be recorded in the egress ledger ({})",
                 self.detail
             ),
+            NetErrorKind::Forbidden {
+                ip,
+                class,
+                redirected_from,
+            } => {
+                let literal = host.parse::<IpAddr>().is_ok_and(|h| h == *ip);
+                match redirected_from {
+                    Some(from) => write!(f, "refused to follow the redirect from {from} to ")?,
+                    None => write!(f, "refused to connect to ")?,
+                }
+                // An IPv4 address written as IPv6 is named both ways.
+                let carried = match ip {
+                    IpAddr::V6(v6) => embedded_v4(*v6)
+                        .map(|v4| format!(" ({v4}, written as IPv6)"))
+                        .unwrap_or_default(),
+                    IpAddr::V4(_) => String::new(),
+                };
+                let what = class.describe();
+                if literal {
+                    write!(f, "{ip}: it is {what}{carried}")?;
+                } else {
+                    write!(f, "{host}: it resolves to {ip}{carried}, {what}")?;
+                }
+                write!(
+                    f,
+                    "; Orchard does not fetch private or local addresses for knowledge bases or downloads unless you allow local hosts (--allow-local-hosts)"
+                )
+            }
+            NetErrorKind::Redirect(RedirectIssue::TooMany(n)) => write!(
+                f,
+                "{host} redirected more than {n} times in a row; Orchard stopped following (is it a redirect loop?)"
+            ),
+            NetErrorKind::Redirect(RedirectIssue::Scheme(scheme)) => write!(
+                f,
+                "{host} redirected to a {scheme}: address; Orchard follows redirects only to http and https addresses"
+            ),
+            NetErrorKind::Redirect(RedirectIssue::BadLocation) => write!(
+                f,
+                "{host} answered with a redirect whose Location is not a usable address"
+            ),
             NetErrorKind::Other => write!(f, "request to {host}:{port} failed ({})", self.detail),
         }
     }
@@ -143,6 +213,16 @@ pub(crate) fn classify(
     connect_timeout: Duration,
 ) -> (NetErrorKind, String) {
     let detail = innermost_message(err);
+    if let Some(refused) = refused_address(err) {
+        return (
+            NetErrorKind::Forbidden {
+                ip: refused.ip,
+                class: refused.class,
+                redirected_from: None,
+            },
+            detail,
+        );
+    }
     let chain = chain_text(err);
     if has_tls_error(err)
         || chain.contains("invalid peer certificate")
@@ -193,6 +273,17 @@ fn walk<'a>(err: &'a (dyn StdError + 'static), f: &mut dyn FnMut(&'a (dyn StdErr
             None => e.source(),
         };
     }
+}
+
+/// The guard's refusal of every address of a name, if that is what failed.
+fn refused_address(err: &reqwest::Error) -> Option<RefusedAddress> {
+    let mut found = None;
+    walk(err, &mut |e| {
+        if found.is_none() {
+            found = e.downcast_ref::<RefusedAddress>().cloned();
+        }
+    });
+    found
 }
 
 fn has_tls_error(err: &reqwest::Error) -> bool {

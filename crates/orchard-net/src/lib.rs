@@ -7,13 +7,17 @@
 //! outcome, and never a path, query string, header or body.
 //!
 //! Redirects are never followed (a redirect would carry the request to a host the
-//! person did not configure); callers see the 3xx and report it.
+//! person did not configure); callers see the 3xx and report it. The exception is a
+//! guarded fetcher ([`HttpClient::fetcher`]), for addresses a person hands Orchard to
+//! fetch: it refuses private and local addresses ([`FetchPolicy`], [`AddressClass`])
+//! and follows redirects itself, each hop checked and recorded as its own request.
 //!
 //! No other crate in the workspace depends on an HTTP client; the test
 //! `p_l3_only_orchard_net_opens_outbound_connections` checks that with `cargo metadata`.
 
 mod client;
 mod error;
+mod guard;
 mod proxy;
 
 pub use client::{HttpClient, NetConfig, RequestBuilder, Response};
@@ -32,7 +36,8 @@ pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpList
     socket.bind(addr)?;
     socket.listen(1024)
 }
-pub use error::{NetError, NetErrorKind};
+pub use error::{NetError, NetErrorKind, RedirectIssue};
+pub use guard::{AddressClass, FetchPolicy, MAX_REDIRECTS};
 pub use proxy::{NoProxy, ProxySettings, ProxyUrl, ProxyUrlError};
 pub use reqwest::header;
 pub use reqwest::{Method, StatusCode};

@@ -5,4 +5,9 @@
 //! build on. Nothing here touches the network, the database or the file system: callers
 //! read the bytes and decide what to do with the text.
 
+pub mod chunk;
+pub mod fuse;
+pub mod keyword;
 pub mod loaders;
+pub mod sitemap;
+pub mod vector;

@@ -1,5 +1,5 @@
-//! No input makes a loader panic: random bytes, damaged PDFs, odd encodings, each under
-//! every kind of name. Deterministic (a fixed seed), so a failure can be replayed.
+//! No input makes a loader panic: random bytes, damaged PDFs, Word documents, web pages,
+//! tables and JSON, odd encodings, each under every kind of name. Deterministic (a fixed seed), so a failure can be replayed.
 
 mod support;
 
@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use lopdf::dictionary;
 use orchard_rag::loaders::{Limits, Loaded, as_attachment_text, load};
-use support::{PdfBuilder, Rng, image_ops, one_page, text_lines};
+use support::{PdfBuilder, Rng, docx, image_ops, one_page, text_lines};
 
 const NAMES: &[&str] = &[
     "notes.txt",
@@ -16,7 +16,11 @@ const NAMES: &[&str] = &[
     "main.rs",
     "script.py",
     "data.json",
+    "events.jsonl",
     "page.html",
+    "book.xhtml",
+    "table.csv",
+    "table.tsv",
     "report.pdf",
     "thesis.docx",
     "photo.png",
@@ -47,7 +51,19 @@ fn seeds() -> Vec<Vec<u8>> {
     compressed.page(text_lines(
         &["A line long enough to be worth compressing."; 20],
     ));
+    let word = docx(
+        r#"<w:p><w:pPr><w:pStyle w:val="Heading1"/></w:pPr><w:r><w:t>Title</w:t></w:r></w:p>
+        <w:tbl><w:tr><w:tc><w:p><w:r><w:t>a &amp; b</w:t></w:r></w:p></w:tc></w:tr></w:tbl>
+        <w:p><w:r><w:t>Body</w:t><w:tab/><w:br/></w:r></w:p>"#,
+    );
+    let page = "<!DOCTYPE html><html><head><meta charset=utf-8><title>T</title></head><body>                <nav>n</nav><main><h1>H</h1><ul><li>a<li>b</ul><table><tr><td>1<td>2</table>                <pre><code class=language-rs>x\n  y</code></pre><svg><title>s</title></svg>                <blockquote>q<br>r</blockquote>&amp;&#x41;&nbsp;</main></body></html>";
+    let csv = "name,city\n\"a, b\",\"x\ny\"\nc,d,e\n";
+    let json = r#"{"a": [{"b": 1, "c": [true, null]}, 2.5], "d": {"e": "f\ng"}}"#;
     vec![
+        word,
+        page.as_bytes().to_vec(),
+        csv.as_bytes().to_vec(),
+        json.as_bytes().to_vec(),
         one_page(&["Hello.", "World."]),
         three.build(),
         form.build(),
@@ -128,6 +144,16 @@ fn inputs() -> Vec<Vec<u8>> {
             inputs.push(bytes);
         }
     }
+    // Structure taken to extremes: deep nesting, floods of stray end tags, elements that
+    // never close.
+    inputs.push(format!("<html>{}x", "<div><ul><li>".repeat(5000)).into_bytes());
+    inputs.push(format!("<p>a{}b", "</span></div>".repeat(20_000)).into_bytes());
+    inputs.push(b"<!doctype html><script>never closed <p>x".to_vec());
+    inputs.push(b"<html><plaintext><p>all text".to_vec());
+    inputs.push(b"<html><svg><script/><title/><![CDATA[x]]></svg><pre>".to_vec());
+    inputs.push(format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000)).into_bytes());
+    inputs.push(format!("{}\"\"", "{\"a\":".repeat(10_000)).into_bytes());
+    inputs.push(b"\"unterminated\n,,,\n\"\"\",\n".to_vec());
     let seeds = seeds();
     for seed in &seeds {
         for _ in 0..60 {

@@ -402,15 +402,34 @@ pub trait KnowledgeStore: Send + Sync {
     /// Deletes a base with its documents and passages.
     async fn delete_knowledge_base(&self, user: UserId, id: KnowledgeBaseId) -> Result<()>;
 
-    /// Adds a source as a `queued` document, or puts an existing document of the same
-    /// source back to `queued` (to be read again); returns it.
+    /// Adds sources as `queued` documents, or puts existing documents of the same
+    /// sources back to `queued` (to be read again), in one transaction; returns their
+    /// ids in order.
+    async fn queue_documents(
+        &self,
+        user: UserId,
+        kb: KnowledgeBaseId,
+        sources: &[(String, Option<u64>)],
+    ) -> Result<Vec<DocumentId>>;
+    /// [`KnowledgeStore::queue_documents`] for one source; returns the document.
     async fn queue_document(
         &self,
         user: UserId,
         kb: KnowledgeBaseId,
         source: &str,
         bytes: Option<u64>,
-    ) -> Result<Document>;
+    ) -> Result<Document> {
+        let ids = self
+            .queue_documents(user, kb, &[(source.to_owned(), bytes)])
+            .await?;
+        match ids.first() {
+            Some(id) => self.document(user, *id).await,
+            None => Err(StoreError::Other("no document was queued".into())),
+        }
+    }
+    /// Queues every document of a base and forgets what was read, so each is read and
+    /// cut again (after its passage settings changed); returns how many.
+    async fn requeue_all(&self, user: UserId, kb: KnowledgeBaseId) -> Result<u64>;
     /// One document.
     async fn document(&self, user: UserId, id: DocumentId) -> Result<Document>;
     /// The documents of a base, oldest first, with passage counts.
@@ -426,6 +445,13 @@ pub trait KnowledgeStore: Send + Sync {
         status: DocStatus,
         error: Option<&str>,
     ) -> Result<()>;
+    /// [`KnowledgeStore::set_document_status`] for many documents, in one transaction.
+    async fn set_documents_status(
+        &self,
+        user: UserId,
+        ids: &[DocumentId],
+        status: DocStatus,
+    ) -> Result<()>;
     /// Stores what reading a document produced, replacing its passages, and moves it to
     /// `next` — all in one transaction. Refuses (`Conflict`) to make a document `Ready`
     /// without passages.
@@ -434,6 +460,17 @@ pub trait KnowledgeStore: Send + Sync {
         user: UserId,
         id: DocumentId,
         parsed: &ParsedDocument,
+        next: DocStatus,
+    ) -> Result<()> {
+        self.store_read(user, &[(id, Ok(parsed.clone()))], next).await
+    }
+    /// Stores the outcome of reading many documents in one transaction: passages of
+    /// those that were read (which move to `next`), and the reason of those that
+    /// failed (which move to `failed`).
+    async fn store_read(
+        &self,
+        user: UserId,
+        outcomes: &[(DocumentId, std::result::Result<ParsedDocument, String>)],
         next: DocStatus,
     ) -> Result<()>;
     /// Up to `limit` passages of a document without a vector of `model`, in order.

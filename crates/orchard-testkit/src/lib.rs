@@ -3,7 +3,8 @@
 //! - [`FakeProvider`]: a scriptable fake model provider that speaks every
 //!   protocol Orchard talks to at once, chosen by request path: OpenAI
 //!   (Chat Completions, Responses, embeddings, models), Anthropic Messages,
-//!   Gemini, Ollama and Azure OpenAI. A real HTTP/1.1 server on loopback
+//!   Gemini, Ollama and Azure OpenAI, and the rerank API of Jina, Cohere
+//!   and Voyage. A real HTTP/1.1 server on loopback
 //!   written by hand on `tokio::net::TcpListener`, so tests control every
 //!   byte: CRLF or LF framing, events split across TCP writes, keep-alives,
 //!   a slow first byte, connections cut mid-stream, streams held open.
@@ -13,6 +14,9 @@
 //!   testing that clients refuse it, and [`FakeBadTlsPeer`], a plain-HTTP
 //!   server that answers a TLS handshake with `400 Bad Request` as web servers do.
 //! - [`FakeBlackhole`]: an address where connecting hangs, for connect timeouts.
+//! - [`FakeSite`]: a plain website (fixed pages and redirects by path), and
+//!   [`FakeTripwire`]: a listener that proves nothing connected to it, for
+//!   testing fetches of addresses a person gives and the guard around them.
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -41,6 +45,10 @@
 //! [`fake_embedding`] vectors for any model name (and pop a queued error,
 //! never an answer).
 //!
+//! - Rerank (Jina, Cohere, Voyage; see [`FakeProvider::set_rerank_format`]):
+//!   `POST /v1/rerank`, `POST /v2/rerank`; key `Authorization: Bearer`;
+//!   scores from [`fake_relevance`]; queued errors are popped as for
+//!   embeddings, and rendered in the imitated provider's error shape.
 //! - OpenAI: `POST /v1/chat/completions`, `POST /v1/responses`,
 //!   `POST /v1/embeddings`, `GET /v1/models`, `GET /v1/models/{id}`;
 //!   key `Authorization: Bearer`.
@@ -74,6 +82,8 @@ mod proto;
 mod provider;
 mod proxy;
 mod reply;
+mod rerank;
+mod site;
 mod stream;
 mod wire;
 
@@ -82,3 +92,5 @@ pub use peers::{FakeBadTlsPeer, FakeBlackhole, FakeTlsServer};
 pub use provider::{FakeProvider, RecordedRequest};
 pub use proxy::{FakeHttpProxy, FakeSocks5Proxy};
 pub use reply::{Answer, ErrorKind, ErrorReply, FakeToolCall, Reply, StreamEnd, StreamShape};
+pub use rerank::{RerankFormat, fake_relevance};
+pub use site::{FakeSite, FakeTripwire, Page};

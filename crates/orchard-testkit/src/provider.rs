@@ -18,7 +18,8 @@ use crate::errors::{self, ErrCtx, Rendered};
 use crate::http::{self, Head};
 use crate::proto::Protocol;
 use crate::reply::{Answer, ErrorKind, ErrorReply, Reply};
-use crate::{anthropic, gemini, ollama, openai};
+use crate::rerank::RerankFormat;
+use crate::{anthropic, gemini, ollama, openai, rerank};
 
 /// How long the `wait_*` helpers wait before panicking.
 const SAFETY_DEADLINE: Duration = Duration::from_secs(30);
@@ -76,6 +77,7 @@ pub(crate) struct State {
     pub(crate) embedding_dims: usize,
     pub(crate) max_batch: usize,
     max_page: usize,
+    pub(crate) rerank_format: RerankFormat,
 }
 
 pub(crate) struct Shared {
@@ -234,6 +236,7 @@ impl FakeProvider {
                 embedding_dims: 8,
                 max_batch: 16,
                 max_page: 1000,
+                rerank_format: RerankFormat::default(),
             }),
             received: watch::Sender::new(0),
             released: watch::Sender::new(false),
@@ -310,6 +313,15 @@ impl FakeProvider {
     /// the protocol's 400 error, so tests can prove a client batches.
     pub fn set_max_batch(&self, max: usize) {
         self.shared.lock().max_batch = max;
+    }
+
+    /// Which rerank API `POST /v1/rerank` and `POST /v2/rerank` imitate
+    /// (default [`RerankFormat::Jina`]): the count parameter they take
+    /// (`top_n`, or Voyage's `top_k`; the other one is refused), the answer's
+    /// shape and the error bodies. Scores are
+    /// [`fake_relevance`](crate::fake_relevance); any model name is accepted.
+    pub fn set_rerank_format(&self, format: RerankFormat) {
+        self.shared.lock().rerank_format = format;
     }
 
     /// Most models one page of a paginated model list holds (default 1000,
@@ -639,6 +651,9 @@ async fn route(conn: &mut Conn, shared: &Shared, req: &RecordedRequest) -> Next 
     }
     if path.starts_with("/v1beta/") || (path.starts_with("/v1/models/") && path.contains(':')) {
         return gemini::route(conn, shared, req).await;
+    }
+    if path == "/v1/rerank" || path == "/v2/rerank" {
+        return rerank::route(conn, shared, req).await;
     }
     let is_models = path == "/v1/models" || path.starts_with("/v1/models/");
     if path == "/v1/messages" || (is_models && is_anthropic(req)) {

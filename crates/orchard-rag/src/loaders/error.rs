@@ -68,6 +68,39 @@ pub enum LoadError {
         /// What went wrong, in plain words.
         reason: String,
     },
+    /// A file of another format (a Word document, ...) is damaged, is not what its name
+    /// says, or unpacks to more than Orchard will read.
+    #[error("{name} could not be read as {format}: {reason}")]
+    Corrupt {
+        /// The file name as given.
+        name: String,
+        /// What it was read as, with its article ("a Word document (DOCX)").
+        format: &'static str,
+        /// What went wrong, in plain words.
+        reason: String,
+    },
+    /// A file other than a PDF needs a password to open.
+    #[error("{name} is encrypted; remove the password and try again")]
+    Encrypted {
+        /// The file name as given.
+        name: String,
+        /// What the file is, with its article ("a Word document (DOCX)").
+        format: &'static str,
+    },
+    /// A data file (JSON) does not parse; says where, so the file can be fixed.
+    #[error("{name} is not valid {format}: {reason} at line {line}, column {column}")]
+    Syntax {
+        /// The file name as given.
+        name: String,
+        /// The format, without an article ("JSON").
+        format: &'static str,
+        /// The line of the first error, starting at 1.
+        line: usize,
+        /// The column of the first error (in characters), starting at 1.
+        column: usize,
+        /// What is wrong there, in plain words.
+        reason: String,
+    },
 }
 
 impl LoadError {

@@ -4,6 +4,12 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum NameHint {
     Pdf,
+    Html,
+    Docx,
+    /// CSV or TSV; the delimiter when the name fixes it (`.tsv`), else `None` to detect.
+    Csv(Option<u8>),
+    /// JSON, or JSON Lines (one value per line).
+    Json,
     Markdown,
     Code(&'static str),
     /// Plain text, or a name that says nothing (no extension, an unknown one).
@@ -54,11 +60,8 @@ const CODE: &[(&str, &str)] = &[
     ("bash", "bash"),
     ("zsh", "zsh"),
     ("sql", "sql"),
-    ("html", "html"),
-    ("htm", "html"),
     ("css", "css"),
     ("scss", "scss"),
-    ("json", "json"),
     ("yaml", "yaml"),
     ("yml", "yaml"),
     ("toml", "toml"),
@@ -88,10 +91,15 @@ const CODE_NAMES: &[(&str, &str)] = &[
 
 const MARKDOWN: &[&str] = &["md", "markdown", "mdx"];
 
+const HTML: &[&str] = &["html", "htm", "xhtml"];
+
+/// Word documents; `.docm` is the same package with macros, which are not read.
+const DOCX: &[&str] = &["docx", "docm"];
+
+const JSON: &[&str] = &["json", "jsonl", "ndjson"];
+
 /// Extensions of formats Orchard recognises but cannot read yet.
 const UNSUPPORTED: &[(&str, &str)] = &[
-    ("docx", "a Word document (DOCX)"),
-    ("docm", "a Word document (DOCX)"),
     ("doc", "a Word 97-2003 document (DOC)"),
     ("xlsx", "an Excel workbook (XLSX)"),
     ("xlsm", "an Excel workbook (XLSX)"),
@@ -142,6 +150,17 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("woff", "a font"),
     ("woff2", "a font"),
 ];
+
+/// The signature of OLE compound files: Office 97-2003 documents, and also Office 2007+
+/// documents once a password is set (the encrypted package is stored inside one).
+pub(super) const CFB_SIGNATURE: &[u8] = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1";
+
+/// The signature of a ZIP archive's first entry; DOCX files are ZIP archives.
+pub(super) const ZIP_SIGNATURE: &[u8] = b"PK\x03\x04";
+
+/// How far into a file named like text its HTML markup may start (after a byte-order
+/// mark, blank lines and comments are skipped).
+const HTML_SNIFF_WINDOW: usize = 1024;
 
 /// Signatures at the start of binary formats, with what to call them.
 const SIGNATURES: &[(&[u8], &str)] = &[
@@ -198,6 +217,20 @@ pub(super) fn from_name(name: &str) -> NameHint {
     if MARKDOWN.contains(&ext) {
         return NameHint::Markdown;
     }
+    if HTML.contains(&ext) {
+        return NameHint::Html;
+    }
+    if DOCX.contains(&ext) {
+        return NameHint::Docx;
+    }
+    if JSON.contains(&ext) {
+        return NameHint::Json;
+    }
+    match ext {
+        "csv" => return NameHint::Csv(None),
+        "tsv" | "tab" => return NameHint::Csv(Some(b'\t')),
+        _ => {}
+    }
     if let Some((_, language)) = CODE.iter().find(|(e, _)| *e == ext) {
         return NameHint::Code(language);
     }
@@ -228,6 +261,51 @@ pub(super) fn sniff(bytes: &[u8], named_pdf: bool) -> Option<Sniffed> {
         .map(|(_, format)| Sniffed::Other(format))
 }
 
+/// Whether bytes of a file named like text (or not named at all) are an HTML page: a
+/// doctype or an `<html>` tag first thing, after a byte-order mark, whitespace and
+/// comments. Looser signs (`<p>`, `<div>`) are left alone: a text file may start with a
+/// snippet of markup it is about.
+pub(super) fn looks_like_html(bytes: &[u8]) -> bool {
+    let mut rest = bytes.get(..HTML_SNIFF_WINDOW).unwrap_or(bytes);
+    rest = rest.strip_prefix(b"\xef\xbb\xbf").unwrap_or(rest);
+    loop {
+        rest = rest.trim_ascii_start();
+        if let Some(comment) = rest.strip_prefix(b"<!--") {
+            match comment.windows(3).position(|w| w == b"-->") {
+                Some(end) => rest = comment.get(end + 3..).unwrap_or_default(),
+                None => return false,
+            }
+        } else if rest.starts_with(b"<?xml") {
+            // XHTML's XML declaration.
+            match rest.iter().position(|&b| b == b'>') {
+                Some(end) => rest = rest.get(end + 1..).unwrap_or_default(),
+                None => return false,
+            }
+        } else {
+            break;
+        }
+    }
+    starts_with_tag(rest, b"<!doctype") || starts_with_tag(rest, b"<html")
+}
+
+/// Whether `bytes` start with `tag` (ASCII case-insensitive) followed by the end of the
+/// tag name.
+fn starts_with_tag(bytes: &[u8], tag: &[u8]) -> bool {
+    bytes
+        .get(..tag.len())
+        .is_some_and(|start| start.eq_ignore_ascii_case(tag))
+        && bytes
+            .get(tag.len())
+            .is_none_or(|&b| b == b'>' || b == b'/' || b.is_ascii_whitespace())
+}
+
+/// Whether a ZIP archive is a Word document: its entry names are stored in the clear, in
+/// each entry's header and again in the directory at the end.
+pub(super) fn looks_like_docx(bytes: &[u8]) -> bool {
+    const PART: &[u8] = b"word/document.xml";
+    bytes.starts_with(ZIP_SIGNATURE) && bytes.windows(PART.len()).any(|w| w == PART)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,9 +328,19 @@ mod tests {
         assert_eq!(from_name(".bashrc"), NameHint::Text);
         assert_eq!(from_name("server.log"), NameHint::Text);
         assert_eq!(from_name("Report.PDF"), NameHint::Pdf);
+        assert_eq!(from_name("thesis.docx"), NameHint::Docx);
+        assert_eq!(from_name("macro.DOCM"), NameHint::Docx);
+        assert_eq!(from_name("page.html"), NameHint::Html);
+        assert_eq!(from_name("page.HTM"), NameHint::Html);
+        assert_eq!(from_name("book.xhtml"), NameHint::Html);
+        assert_eq!(from_name("people.csv"), NameHint::Csv(None));
+        assert_eq!(from_name("people.tsv"), NameHint::Csv(Some(b'\t')));
+        assert_eq!(from_name("data.json"), NameHint::Json);
+        assert_eq!(from_name("log.jsonl"), NameHint::Json);
+        assert_eq!(from_name("log.ndjson"), NameHint::Json);
         assert_eq!(
-            from_name("thesis.docx"),
-            NameHint::Unsupported("a Word document (DOCX)")
+            from_name("old.doc"),
+            NameHint::Unsupported("a Word 97-2003 document (DOC)")
         );
         assert_eq!(from_name(""), NameHint::Text);
         assert_eq!(from_name("trailing."), NameHint::Text);
@@ -262,9 +350,9 @@ mod tests {
     fn every_listed_extension_is_recognised() {
         let listed = [
             "rs", "py", "js", "ts", "tsx", "jsx", "go", "java", "c", "h", "cpp", "hpp", "cs", "rb",
-            "php", "swift", "kt", "scala", "sh", "bash", "zsh", "sql", "html", "css", "scss",
-            "json", "yaml", "yml", "toml", "xml", "lua", "r", "m", "pl", "hs", "ex", "exs", "dart",
-            "vue", "svelte",
+            "php", "swift", "kt", "scala", "sh", "bash", "zsh", "sql", "css", "scss", "yaml",
+            "yml", "toml", "xml", "lua", "r", "m", "pl", "hs", "ex", "exs", "dart", "vue",
+            "svelte",
         ];
         for ext in listed {
             assert!(
@@ -291,5 +379,26 @@ mod tests {
         assert_eq!(sniff(b"RIFF", false), None);
         assert_eq!(sniff(b"hello", false), None);
         assert_eq!(sniff(b"", true), None);
+    }
+
+    #[test]
+    fn html_is_sniffed_only_from_a_doctype_or_html_tag() {
+        assert!(looks_like_html(b"<!DOCTYPE html><html><body>x"));
+        assert!(looks_like_html(b"\xef\xbb\xbf\n  <html lang=\"en\">"));
+        assert!(looks_like_html(b"<!-- saved page -->\n<HTML>"));
+        assert!(looks_like_html(
+            b"<?xml version=\"1.0\"?>\n<!DOCTYPE html PUBLIC \"x\">"
+        ));
+        assert!(!looks_like_html(b"<p>a snippet</p>"));
+        assert!(!looks_like_html(b"<htmlish>"));
+        assert!(!looks_like_html(b"Notes about <html> tags"));
+        assert!(!looks_like_html(b"<!-- never closed"));
+    }
+
+    #[test]
+    fn docx_is_a_zip_with_a_word_document_part() {
+        assert!(looks_like_docx(b"PK\x03\x04....word/document.xml...."));
+        assert!(!looks_like_docx(b"PK\x03\x04....xl/workbook.xml"));
+        assert!(!looks_like_docx(b"word/document.xml"));
     }
 }

@@ -1,9 +1,13 @@
 //! Turning a file's bytes into text: one entry point ([`load`]), one kind enum
 //! ([`DocKind`]) and one error type ([`LoadError`]) for every format Orchard reads.
 //!
-//! Today that is plain text, Markdown, source code and PDF. Adding a format means a
-//! variant in [`DocKind`], a branch in [`load`] and, where its bytes say what it is, a
-//! signature in `kind::sniff`; callers keep calling [`load`].
+//! Today that is plain text, Markdown, source code, PDF, HTML, Word (DOCX), CSV and JSON.
+//! Adding a format means a variant in [`DocKind`], a branch in [`load`] and, where its
+//! bytes say what it is, a signature in `kind::sniff`; callers keep calling [`load`].
+//!
+//! Structured formats come out as Markdown-like text, so whatever splits the text later
+//! can follow the structure: headings as `#` lines, paragraphs, list items and table rows
+//! as blocks separated by blank lines, and each CSV row or JSON record as one block.
 //!
 //! The file name only suggests the kind; the bytes decide where the two disagree in a way
 //! that matters (a PDF without the extension is read as a PDF, a PNG named `.txt` is
@@ -12,7 +16,11 @@
 //! Every input is untrusted: nothing here panics on any bytes, and the limits in
 //! [`Limits`] bound how much is read and how much text comes out.
 
+mod delimited;
+mod docx;
 mod error;
+mod html;
+mod json;
 mod kind;
 mod pdf;
 mod text;
@@ -36,6 +44,15 @@ pub enum DocKind {
     },
     /// A PDF's text layer.
     Pdf,
+    /// A web page's main text (`.html`, `.htm`, `.xhtml`, or a page's bytes under a text
+    /// name), without navigation, scripts and styles.
+    Html,
+    /// A Word document's body text (`.docx`, `.docm`).
+    Docx,
+    /// A table of comma- or tab-separated values (`.csv`, `.tsv`), one record per block.
+    Csv,
+    /// JSON or JSON Lines (`.json`, `.jsonl`, `.ndjson`), one `path: value` line per value.
+    Json,
 }
 
 /// How much a load may read and return.
@@ -87,11 +104,14 @@ pub struct Loaded {
     /// For PDFs, one span per page read, in page order; empty for other kinds.
     pub pages: Vec<PageSpan>,
     /// The character encoding the text was decoded from (`UTF-8`, `UTF-16LE`, `GBK`,
-    /// `windows-1252`, ...); `None` for formats that carry their own (PDF).
+    /// `windows-1252`, ...); `None` for formats that carry their own (PDF, DOCX).
     pub encoding: Option<&'static str>,
     /// Whether the text was cut at [`Limits::max_chars`]; for a PDF, the pages after the
     /// cut are missing from [`Loaded::pages`].
     pub truncated: bool,
+    /// The document's own title, where the format has one and it is set: an HTML page's
+    /// `<title>`, a Word document's title property. `None` for other kinds.
+    pub title: Option<String>,
 }
 
 impl Loaded {
@@ -103,19 +123,23 @@ impl Loaded {
 }
 
 /// The kinds [`load`] reads, for messages that tell a person what would work.
-pub(crate) const READABLE: &str = "text, Markdown, code and PDF files";
+pub(crate) const READABLE: &str =
+    "text, Markdown, code, PDF, Word (DOCX), HTML, CSV and JSON files";
 
 /// Reads a file's bytes as text.
 ///
 /// `name` is the file's name (a path is fine: only its last component is used); its
 /// extension suggests the kind, and the bytes decide where the two disagree. Text is
 /// decoded from a byte-order mark, else as UTF-8, else by detecting a legacy encoding
-/// (GB18030/GBK, Shift_JIS, windows-1252, ...). PDFs yield their text layer page by page.
+/// (GB18030/GBK, Shift_JIS, windows-1252, ...); an HTML page's `<meta charset>` comes
+/// before the guess. PDFs yield their text layer page by page; HTML, DOCX, CSV and JSON
+/// yield Markdown-like text (see the module documentation).
 ///
 /// # Errors
 ///
 /// [`LoadError`] says why, in words a person can act on: too large, empty, binary, an
-/// unsupported type, or a PDF that is encrypted, scanned (no text layer) or damaged.
+/// unsupported type, a PDF or Word document that is encrypted or damaged, a scanned PDF
+/// (no text layer), or JSON that does not parse (with the line and column).
 pub fn load(name: &str, bytes: &[u8], limits: &Limits) -> Result<Loaded, LoadError> {
     // `usize` always fits in `u64` on the platforms Rust supports; saturate rather than
     // trust that.
@@ -137,6 +161,17 @@ pub fn load(name: &str, bytes: &[u8], limits: &Limits) -> Result<Loaded, LoadErr
     let hint = kind::from_name(name);
     match kind::sniff(bytes, matches!(hint, NameHint::Pdf)) {
         Some(kind::Sniffed::Pdf) => return pdf::load(name, bytes, limits),
+        // A Word document is a ZIP archive, and one with a password an OLE compound file;
+        // under a Word name those signatures are the document itself. A ZIP with the
+        // document's part in it is one whatever its name says.
+        Some(kind::Sniffed::Other(_))
+            if (matches!(hint, NameHint::Docx)
+                && (bytes.starts_with(kind::ZIP_SIGNATURE)
+                    || bytes.starts_with(kind::CFB_SIGNATURE)))
+                || (matches!(hint, NameHint::Text) && kind::looks_like_docx(bytes)) =>
+        {
+            return docx::load(name, bytes, limits);
+        }
         Some(kind::Sniffed::Other(format)) => {
             // The name can be more precise than the bytes (a ZIP named `.docx` is a Word
             // document), so it wins when it names an unsupported format too.
@@ -167,11 +202,31 @@ pub fn load(name: &str, bytes: &[u8], limits: &Limits) -> Result<Loaded, LoadErr
                 format,
             });
         }
+        NameHint::Docx => return docx::load(name, bytes, limits),
+        NameHint::Html => return html::load(name, bytes, limits),
+        NameHint::Csv(delimiter) => return delimited::load(name, bytes, delimiter, limits),
+        NameHint::Json => return json::load(name, bytes, limits),
+        NameHint::Text if kind::looks_like_html(bytes) => return html::load(name, bytes, limits),
         NameHint::Text => DocKind::Text,
         NameHint::Markdown => DocKind::Markdown,
         NameHint::Code(language) => DocKind::Code { language },
     };
 
+    let decoded = decode_text(name, bytes)?;
+    let mut text = decoded.text;
+    let truncated = truncate_chars(&mut text, limits.max_chars);
+    Ok(Loaded {
+        kind,
+        text,
+        pages: Vec::new(),
+        encoding: Some(decoded.encoding),
+        truncated,
+        title: None,
+    })
+}
+
+/// Decodes a text format's bytes, refusing binary files and files with only whitespace.
+fn decode_text(name: &str, bytes: &[u8]) -> Result<text::Decoded, LoadError> {
     let Some(decoded) = text::decode(bytes) else {
         return Err(LoadError::Binary {
             name: name.to_owned(),
@@ -182,15 +237,34 @@ pub fn load(name: &str, bytes: &[u8], limits: &Limits) -> Result<Loaded, LoadErr
             name: name.to_owned(),
         });
     }
-    let mut text = decoded.text;
+    Ok(decoded)
+}
+
+/// Whether text built so far is surely longer than `max_chars` characters, so a loader
+/// can stop early; cheap, because no character takes more than four bytes.
+fn surely_longer(text: &str, max_chars: usize) -> bool {
+    text.len() / 4 > max_chars
+}
+
+/// Finishes text that a structured loader (HTML, DOCX, CSV, JSON) built: trims it, cuts
+/// it at [`Limits::max_chars`], and refuses it when nothing is left.
+fn finish_text(name: &str, mut text: String, limits: &Limits) -> Result<(String, bool), LoadError> {
+    let end = text.trim_end().len();
+    text.truncate(end);
+    let start = text.len() - text.trim_start().len();
+    text.drain(..start);
+    if text.is_empty() {
+        return Err(LoadError::Empty {
+            name: name.to_owned(),
+        });
+    }
     let truncated = truncate_chars(&mut text, limits.max_chars);
-    Ok(Loaded {
-        kind,
-        text,
-        pages: Vec::new(),
-        encoding: Some(decoded.encoding),
-        truncated,
-    })
+    if truncated {
+        // A cut can end on whitespace; keep the text trimmed.
+        let end = text.trim_end().len();
+        text.truncate(end);
+    }
+    Ok((text, truncated))
 }
 
 /// Cuts `text` after `max_chars` characters; says whether it cut anything.

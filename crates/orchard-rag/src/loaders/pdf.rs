@@ -171,6 +171,7 @@ fn extract(bytes: &[u8], max_chars: usize) -> Result<Loaded, Problem> {
         pages: spans,
         encoding: None,
         truncated,
+        title: None,
     })
 }
 

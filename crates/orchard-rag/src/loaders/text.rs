@@ -42,6 +42,24 @@ pub(super) fn decode(bytes: &[u8]) -> Option<Decoded> {
             }
         }
     };
+    finish(text, encoding)
+}
+
+/// Decodes `bytes` in the encoding the file declares (an HTML page's `<meta charset>`),
+/// with the same binary check as [`decode`]; a byte-order mark still wins, as in browsers.
+pub(super) fn decode_declared(bytes: &[u8], declared: &'static Encoding) -> Option<Decoded> {
+    if Encoding::for_bom(bytes).is_some() {
+        return decode(bytes);
+    }
+    if bytes.iter().take(SNIFF_LEN).any(|&b| b == 0) {
+        return None;
+    }
+    let (text, _) = declared.decode_without_bom_handling(bytes);
+    finish(text.into_owned(), declared)
+}
+
+/// Refuses decoded text that is really binary, and normalises line endings.
+fn finish(text: String, encoding: &'static Encoding) -> Option<Decoded> {
     if looks_binary(&text) {
         return None;
     }

@@ -1,4 +1,5 @@
-//! PDFs made at run time for the loader tests, with lopdf's document API.
+//! PDFs (with lopdf's document API) and Word documents (with zip) made at run time for
+//! the loader tests.
 
 // Each test binary uses part of this module.
 #![allow(dead_code)]
@@ -229,6 +230,47 @@ pub fn one_page(lines: &[&str]) -> Vec<u8> {
     let mut builder = PdfBuilder::new();
     builder.page(text_lines(lines));
     builder.build()
+}
+
+/// A ZIP archive of `parts` (name, content), deflated as Word does.
+pub fn zip_parts(parts: &[(&str, &[u8])]) -> Vec<u8> {
+    use std::io::Write;
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (name, content) in parts {
+        writer.start_file(*name, options).expect("start part");
+        writer.write_all(content).expect("write part");
+    }
+    writer.finish().expect("finish zip").into_inner()
+}
+
+/// The namespace declarations of a Word body part.
+pub const W_NS: &str = r#"xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main""#;
+
+/// A minimal Word document whose body holds `body` (WordprocessingML paragraphs and
+/// tables, with the `w:` prefix), plus any `extra` parts (styles, properties).
+pub fn docx_with(body: &str, extra: &[(&str, &str)]) -> Vec<u8> {
+    let content_types = r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>"#;
+    let rels = r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="word/document.xml"/></Relationships>"#;
+    let document = format!(
+        r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<w:document {W_NS}><w:body>{body}<w:sectPr/></w:body></w:document>"#
+    );
+    let mut parts: Vec<(&str, &[u8])> = vec![
+        ("[Content_Types].xml", content_types.as_bytes()),
+        ("_rels/.rels", rels.as_bytes()),
+        ("word/document.xml", document.as_bytes()),
+    ];
+    parts.extend(extra.iter().map(|(name, xml)| (*name, xml.as_bytes())));
+    zip_parts(&parts)
+}
+
+/// A minimal Word document whose body holds `body`.
+pub fn docx(body: &str) -> Vec<u8> {
+    docx_with(body, &[])
 }
 
 /// Deterministic pseudo-random bytes (xorshift), so a failure can be replayed.

@@ -192,6 +192,9 @@ pub(crate) struct SendIn {
     models: Vec<String>,
     #[serde(default)]
     attachments: Vec<Attachment>,
+    /// Knowledge bases to answer from, besides the assistant's.
+    #[serde(default)]
+    knowledge: Vec<orchard_core::KnowledgeBaseId>,
 }
 
 /// What a send, regenerate or edit started.
@@ -289,6 +292,7 @@ pub(crate) async fn send(
             files,
             thinking_budget: None,
             stream: true,
+            knowledge: input.knowledge,
         })
         .await?;
     Ok(Json(s.start(asked, true, lang).await?))

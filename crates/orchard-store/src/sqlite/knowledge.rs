@@ -313,37 +313,53 @@ impl KnowledgeStore for SqliteStore {
         one_row(&res, "knowledge base", id)
     }
 
-    async fn queue_document(
+    async fn queue_documents(
         &self,
         user: UserId,
         kb: KnowledgeBaseId,
-        source: &str,
-        bytes: Option<u64>,
-    ) -> Result<Document> {
+        sources: &[(String, Option<u64>)],
+    ) -> Result<Vec<DocumentId>> {
         let mut tx = self.write_tx().await?;
         self.ensure_owned(&mut *tx, Owned::KnowledgeBase, user, kb.get())
             .await?;
         let now = Timestamp::now().as_millis();
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO kb_documents (user_id, kb_id, source, status, bytes, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?5) \
-             ON CONFLICT (kb_id, source) DO UPDATE SET status = 'queued', error = NULL, \
-                bytes = COALESCE(excluded.bytes, bytes), updated_at = excluded.updated_at \
-             RETURNING id",
+        let mut ids = Vec::with_capacity(sources.len());
+        for (source, bytes) in sources {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO kb_documents (user_id, kb_id, source, status, bytes, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?5) \
+                 ON CONFLICT (kb_id, source) DO UPDATE SET status = 'queued', error = NULL, \
+                    bytes = COALESCE(excluded.bytes, bytes), updated_at = excluded.updated_at \
+                 RETURNING id",
+            )
+            .bind(user.get())
+            .bind(kb.get())
+            .bind(source)
+            .bind(bytes.and_then(|b| i64::try_from(b).ok()))
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+            ids.push(DocumentId::new(id));
+        }
+        tx.commit().await.map_err(|e| self.err(e))?;
+        Ok(ids)
+    }
+
+    async fn requeue_all(&self, user: UserId, kb: KnowledgeBaseId) -> Result<u64> {
+        self.ensure_owned(&self.pool, Owned::KnowledgeBase, user, kb.get())
+            .await?;
+        let res = sqlx::query(
+            "UPDATE kb_documents SET status = 'queued', error = NULL, content_hash = NULL, updated_at = ? \
+             WHERE kb_id = ? AND user_id = ?",
         )
-        .bind(user.get())
+        .bind(Timestamp::now().as_millis())
         .bind(kb.get())
-        .bind(source)
-        .bind(bytes.and_then(|b| i64::try_from(b).ok()))
-        .bind(now)
-        .fetch_one(&mut *tx)
+        .bind(user.get())
+        .execute(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
-        let doc = self
-            .load_document(&mut *tx, user, DocumentId::new(id))
-            .await?;
-        tx.commit().await.map_err(|e| self.err(e))?;
-        Ok(doc)
+        Ok(res.rows_affected())
     }
 
     async fn document(&self, user: UserId, id: DocumentId) -> Result<Document> {
@@ -399,71 +415,115 @@ impl KnowledgeStore for SqliteStore {
         one_row(&res, "document", id)
     }
 
-    async fn store_parsed(
+    async fn set_documents_status(
         &self,
         user: UserId,
-        id: DocumentId,
-        parsed: &ParsedDocument,
+        ids: &[DocumentId],
+        status: DocStatus,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE kb_documents SET status = ?1, error = NULL, updated_at = ?2, \
+                attempts = attempts + (?1 = 'parsing') \
+             WHERE user_id = ?3 AND id IN (SELECT value FROM json_each(?4))",
+        )
+        .bind(status.as_str())
+        .bind(Timestamp::now().as_millis())
+        .bind(user.get())
+        .bind(json_list(ids.iter().map(|i| i.get())))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    async fn store_read(
+        &self,
+        user: UserId,
+        outcomes: &[(DocumentId, std::result::Result<ParsedDocument, String>)],
         next: DocStatus,
     ) -> Result<()> {
-        if next == DocStatus::Ready && parsed.chunks.is_empty() {
-            return Err(StoreError::Conflict(format!(
-                "document {id} has no text, so it cannot be ready"
-            )));
+        for (id, outcome) in outcomes {
+            if let Ok(parsed) = outcome
+                && next == DocStatus::Ready
+                && parsed.chunks.is_empty()
+            {
+                return Err(StoreError::Conflict(format!(
+                    "document {id} has no text, so it cannot be ready"
+                )));
+            }
         }
         let mut tx = self.write_tx().await?;
-        self.ensure_owned(&mut *tx, Owned::Document, user, id.get())
-            .await?;
-        sqlx::query("DELETE FROM kb_chunks WHERE document_id = ? AND user_id = ?")
+        let now = Timestamp::now().as_millis();
+        for (id, outcome) in outcomes {
+            self.ensure_owned(&mut *tx, Owned::Document, user, id.get())
+                .await?;
+            let parsed = match outcome {
+                Ok(p) => p,
+                Err(reason) => {
+                    sqlx::query(
+                        "UPDATE kb_documents SET status = 'failed', error = ?, updated_at = ? WHERE id = ? AND user_id = ?",
+                    )
+                    .bind(reason)
+                    .bind(now)
+                    .bind(id.get())
+                    .bind(user.get())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| self.err(e))?;
+                    continue;
+                }
+            };
+            sqlx::query("DELETE FROM kb_chunks WHERE document_id = ? AND user_id = ?")
+                .bind(id.get())
+                .bind(user.get())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+            for (position, chunk) in parsed.chunks.iter().enumerate() {
+                let heading_path = (!chunk.location.heading_path.is_empty()).then(|| {
+                    serde_json::to_string(&chunk.location.heading_path).unwrap_or_default()
+                });
+                let chunk_id: i64 = sqlx::query_scalar(
+                    "INSERT INTO kb_chunks (user_id, document_id, position, text, byte_start, byte_end, page, heading_path, token_count, created_at) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                )
+                .bind(user.get())
+                .bind(id.get())
+                .bind(position as i64)
+                .bind(&chunk.text)
+                .bind(i64::try_from(chunk.location.start).unwrap_or(i64::MAX))
+                .bind(i64::try_from(chunk.location.end).unwrap_or(i64::MAX))
+                .bind(chunk.location.page.map(i64::from))
+                .bind(heading_path)
+                .bind(i64::from(chunk.tokens))
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+                sqlx::query("INSERT INTO kb_chunk_search (rowid, body) VALUES (?, ?)")
+                    .bind(chunk_id)
+                    .bind(&chunk.search_text)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| self.err(e))?;
+            }
+            sqlx::query(
+                "UPDATE kb_documents SET title = ?, kind = ?, text = ?, bytes = ?, content_hash = ?, \
+                    status = ?, error = NULL, updated_at = ? WHERE id = ? AND user_id = ?",
+            )
+            .bind(&parsed.title)
+            .bind(&parsed.kind)
+            .bind(&parsed.text)
+            .bind(i64::try_from(parsed.bytes).unwrap_or(i64::MAX))
+            .bind(&parsed.content_hash)
+            .bind(next.as_str())
+            .bind(now)
             .bind(id.get())
             .bind(user.get())
             .execute(&mut *tx)
             .await
             .map_err(|e| self.err(e))?;
-        let now = Timestamp::now().as_millis();
-        for (position, chunk) in parsed.chunks.iter().enumerate() {
-            let heading_path = (!chunk.location.heading_path.is_empty())
-                .then(|| serde_json::to_string(&chunk.location.heading_path).unwrap_or_default());
-            let chunk_id: i64 = sqlx::query_scalar(
-                "INSERT INTO kb_chunks (user_id, document_id, position, text, byte_start, byte_end, page, heading_path, token_count, created_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            )
-            .bind(user.get())
-            .bind(id.get())
-            .bind(position as i64)
-            .bind(&chunk.text)
-            .bind(i64::try_from(chunk.location.start).unwrap_or(i64::MAX))
-            .bind(i64::try_from(chunk.location.end).unwrap_or(i64::MAX))
-            .bind(chunk.location.page.map(i64::from))
-            .bind(heading_path)
-            .bind(i64::from(chunk.tokens))
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(|e| self.err(e))?;
-            sqlx::query("INSERT INTO kb_chunk_search (rowid, body) VALUES (?, ?)")
-                .bind(chunk_id)
-                .bind(&chunk.search_text)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| self.err(e))?;
         }
-        sqlx::query(
-            "UPDATE kb_documents SET title = ?, kind = ?, text = ?, bytes = ?, content_hash = ?, \
-                status = ?, error = NULL, updated_at = ? WHERE id = ? AND user_id = ?",
-        )
-        .bind(&parsed.title)
-        .bind(&parsed.kind)
-        .bind(&parsed.text)
-        .bind(i64::try_from(parsed.bytes).unwrap_or(i64::MAX))
-        .bind(&parsed.content_hash)
-        .bind(next.as_str())
-        .bind(now)
-        .bind(id.get())
-        .bind(user.get())
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| self.err(e))?;
         tx.commit().await.map_err(|e| self.err(e))
     }
 
