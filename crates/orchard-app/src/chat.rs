@@ -19,12 +19,12 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use orchard_core::assistant::Assistant;
 use orchard_core::capabilities::Capabilities;
+use orchard_core::knowledge::Passage;
 use orchard_core::message::{
     Block, BlockKind, Message, MessageStatus, ModelSnapshot, Role, Timings, Usage,
 };
 use orchard_core::model_ref::ModelRef;
 use orchard_core::provider::Provider;
-use orchard_core::knowledge::Passage;
 use orchard_core::{AssistantId, KnowledgeBaseId, MessageId, TopicId, UserId};
 use orchard_llm::{
     ChatEvent, ChatMessage, ChatRequest, ChatStream, Part, ProviderError, Thinking, ToolCall,
@@ -238,7 +238,12 @@ fn passages_prompt(passages: &[Passage]) -> String {
          statement it supports. If the passages do not answer the question, say so.\n",
     );
     for (i, p) in passages.iter().enumerate() {
-        out.push_str(&format!("\n[{}] {}\n{}\n", i + 1, passage_label(p), p.text.trim()));
+        out.push_str(&format!(
+            "\n[{}] {}\n{}\n",
+            i + 1,
+            passage_label(p),
+            p.text.trim()
+        ));
     }
     out
 }
@@ -955,12 +960,18 @@ impl App {
         let mut hits = Vec::new();
         for kb in bases {
             let name = self.kb(*kb).await.map(|k| k.name).unwrap_or_default();
-            let found = self.kb_search(*kb, query, MAX_PASSAGES).await.map_err(|e| {
-                AppError::new(
-                    e.code,
-                    format!("could not search the knowledge base '{name}': {}", e.message),
-                )
-            })?;
+            let found = self
+                .kb_search(*kb, query, MAX_PASSAGES)
+                .await
+                .map_err(|e| {
+                    AppError::new(
+                        e.code,
+                        format!(
+                            "could not search the knowledge base '{name}': {}",
+                            e.message
+                        ),
+                    )
+                })?;
             hits.extend(found.hits);
         }
         hits.sort_by(|a, b| b.score.total_cmp(&a.score));

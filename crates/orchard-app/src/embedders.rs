@@ -103,7 +103,7 @@ impl Embedder for Remote<'_> {
                             message: Some("this provider has no embeddings API".into()),
                             ..orchard_llm::ProviderError::new(
                                 orchard_llm::ProviderErrorKind::BadRequest,
-                                &provider_name,
+                                provider_name,
                             )
                         });
                     };
@@ -153,7 +153,10 @@ impl App {
     }
 
     /// The embedder a base's spec names, ready to use; `None` for no embedder.
-    pub async fn embedder(&self, spec: &EmbedderSpec) -> Result<Option<Box<dyn Embedder + '_>>, AppError> {
+    pub async fn embedder(
+        &self,
+        spec: &EmbedderSpec,
+    ) -> Result<Option<Box<dyn Embedder + '_>>, AppError> {
         let key = match spec.key() {
             Some(k) => k,
             None => return Ok(None),
@@ -179,7 +182,13 @@ impl App {
     /// Loads (once) the local model called `name`.
     async fn local_model(&self, name: &str) -> Result<Arc<LocalEmbedder>, AppError> {
         let dir = self.model_dir(name)?;
-        if let Some(m) = self.loaded_models().0.lock().unwrap_or_else(|e| e.into_inner()).get(&dir) {
+        if let Some(m) = self
+            .loaded_models()
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&dir)
+        {
             return Ok(m.clone());
         }
         if !dir.join("model.safetensors").is_file() {
@@ -222,7 +231,12 @@ impl App {
         let entries = match std::fs::read_dir(self.models_dir()) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(AppError::new("internal", format!("cannot list {}: {e}", self.models_dir().display()))),
+            Err(e) => {
+                return Err(AppError::new(
+                    "internal",
+                    format!("cannot list {}: {e}", self.models_dir().display()),
+                ));
+            }
         };
         for entry in entries.flatten() {
             let path = entry.path();
@@ -246,7 +260,11 @@ impl App {
     }
 
     /// Copies a model directory into `models/<name>` after checking it loads.
-    pub async fn add_local_model(&self, src: &Path, name: Option<&str>) -> Result<LocalModel, AppError> {
+    pub async fn add_local_model(
+        &self,
+        src: &Path,
+        name: Option<&str>,
+    ) -> Result<LocalModel, AppError> {
         let name = match name {
             Some(n) => n.to_owned(),
             None => src
@@ -307,10 +325,19 @@ impl App {
             let url = orchard_net::Url::parse(&url)
                 .map_err(|_| AppError::invalid(format!("'{hub}' is not a hub address")))?;
             let resp = http
-                .request(orchard_net::Method::GET, url, Purpose::model_download(&name))
+                .request(
+                    orchard_net::Method::GET,
+                    url,
+                    Purpose::model_download(&name),
+                )
                 .send()
                 .await
-                .map_err(|e| AppError::new("download_failed", format!("could not download {file} of {id}: {e}")))?;
+                .map_err(|e| {
+                    AppError::new(
+                        "download_failed",
+                        format!("could not download {file} of {id}: {e}"),
+                    )
+                })?;
             let status = resp.status();
             if status == orchard_net::StatusCode::NOT_FOUND && i >= REQUIRED_FILES {
                 continue; // optional file
@@ -321,10 +348,12 @@ impl App {
                     format!("the hub answered {status} for {file} of {id}; check the model id"),
                 ));
             }
-            let bytes = resp
-                .bytes(2 * 1024 * 1024 * 1024)
-                .await
-                .map_err(|e| AppError::new("download_failed", format!("could not download {file} of {id}: {e}")))?;
+            let bytes = resp.bytes(2 * 1024 * 1024 * 1024).await.map_err(|e| {
+                AppError::new(
+                    "download_failed",
+                    format!("could not download {file} of {id}: {e}"),
+                )
+            })?;
             progress(file, bytes.len() as u64);
             let to = staging.join(file);
             if let Some(parent) = to.parent() {
@@ -332,23 +361,33 @@ impl App {
                     .await
                     .map_err(|e| AppError::new("internal", e.to_string()))?;
             }
-            tokio::fs::write(&to, &bytes)
-                .await
-                .map_err(|e| AppError::new("internal", format!("cannot write {}: {e}", to.display())))?;
+            tokio::fs::write(&to, &bytes).await.map_err(|e| {
+                AppError::new("internal", format!("cannot write {}: {e}", to.display()))
+            })?;
         }
         LocalEmbedder::check_dir(&staging).map_err(|e| {
-            AppError::new("download_failed", format!("the downloaded model cannot be used: {e}"))
+            AppError::new(
+                "download_failed",
+                format!("the downloaded model cannot be used: {e}"),
+            )
         })?;
         self.install_model(&staging, &dest, &name).await
     }
 
     /// Moves a complete, checked model from `staging` to `dest` in one rename.
-    async fn install_model(&self, staging: &Path, dest: &Path, name: &str) -> Result<LocalModel, AppError> {
+    async fn install_model(
+        &self,
+        staging: &Path,
+        dest: &Path,
+        name: &str,
+    ) -> Result<LocalModel, AppError> {
         if dest.exists() {
             let _ = tokio::fs::remove_dir_all(staging).await;
             return Err(AppError::new(
                 "conflict",
-                format!("a local model named '{name}' exists already; choose another name with --name"),
+                format!(
+                    "a local model named '{name}' exists already; choose another name with --name"
+                ),
             ));
         }
         tokio::fs::rename(staging, dest)

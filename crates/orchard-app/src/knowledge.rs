@@ -8,11 +8,9 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-
-use futures_util::StreamExt;
 
 use orchard_core::egress::Purpose;
 use orchard_core::knowledge::{
@@ -35,6 +33,8 @@ const MAX_DOCUMENT_CHARS: usize = 20_000_000;
 const MAX_FETCH_BYTES: u64 = 50 * 1024 * 1024;
 /// Candidates each retriever contributes before fusion.
 const CANDIDATES: usize = 50;
+/// Longest wait for a query's vector before searching by keyword alone.
+const QUERY_EMBED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 /// Documents read per transaction.
 const READ_BATCH: usize = 64;
 /// URLs one sitemap may add.
@@ -144,6 +144,17 @@ pub struct KbHit {
     pub rerank: Option<f32>,
 }
 
+/// Which retrievers a search uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retrieval {
+    /// BM25 only.
+    Keyword,
+    /// Vectors only (nothing when the base has no embedder).
+    Vector,
+    /// Both, fused by reciprocal rank (what chat uses).
+    Hybrid,
+}
+
 /// The result of a search.
 #[derive(Debug, Clone, Serialize)]
 pub struct KbSearch {
@@ -155,12 +166,15 @@ pub struct KbSearch {
     pub notes: Vec<String>,
 }
 
+/// A base's vector index and the generation it was built at.
+type CachedIndex = (u64, Arc<dyn VectorIndex>);
+
 /// Per-process state: the live event channel and the vector indexes in memory.
 pub(crate) struct KnowledgeState {
     events: broadcast::Sender<KbEvent>,
     /// Bumped by every change to passages or vectors; indexes built before are stale.
     generation: AtomicU64,
-    indexes: Mutex<HashMap<(KnowledgeBaseId, String), (u64, Arc<dyn VectorIndex>)>>,
+    indexes: Mutex<HashMap<(KnowledgeBaseId, String), CachedIndex>>,
 }
 
 impl Default for KnowledgeState {
@@ -279,11 +293,17 @@ impl App {
                 {
                     return Ok(kb);
                 }
-                let known: Vec<String> = self.kb_list().await?.into_iter().map(|k| k.name).collect();
+                let known: Vec<String> =
+                    self.kb_list().await?.into_iter().map(|k| k.name).collect();
                 Err(AppError::not_found(if known.is_empty() {
-                    format!("there is no knowledge base '{name}'; create one with `orchard kb create NAME`")
+                    format!(
+                        "there is no knowledge base '{name}'; create one with `orchard kb create NAME`"
+                    )
                 } else {
-                    format!("there is no knowledge base '{name}'; there are: {}", known.join(", "))
+                    format!(
+                        "there is no knowledge base '{name}'; there are: {}",
+                        known.join(", ")
+                    )
                 }))
             }
             Err(e) => Err(e.into()),
@@ -317,8 +337,16 @@ impl App {
             }
         }
         Ok(EmbedderChange {
-            chunks: if *spec == EmbedderSpec::None { 0 } else { chunks },
-            tokens: if *spec == EmbedderSpec::None { 0 } else { estimate },
+            chunks: if *spec == EmbedderSpec::None {
+                0
+            } else {
+                chunks
+            },
+            tokens: if *spec == EmbedderSpec::None {
+                0
+            } else {
+                estimate
+            },
             sends_text_away: spec.sends_text_away(),
         })
     }
@@ -377,6 +405,69 @@ impl App {
             .await?;
         added.queued = ids;
         Ok(added)
+    }
+
+    /// Keeps an uploaded file under `kb-files/` in the data directory (named by its
+    /// hash, so the same file is kept once) and queues it. Run [`App::kb_ingest`] to
+    /// read it.
+    pub async fn kb_add_upload(
+        &self,
+        kb: KnowledgeBaseId,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<DocumentId, AppError> {
+        self.kb(kb).await?;
+        let limit = self.config().knowledge.max_file_bytes;
+        if bytes.len() as u64 > limit {
+            return Err(AppError::new(
+                "too_large",
+                LoadError::TooLarge {
+                    name: name.to_owned(),
+                    size: bytes.len() as u64,
+                    limit,
+                    setting: None,
+                }
+                .with_setting("knowledge.max_file_bytes (or ORCHARD_KB_MAX_FILE_BYTES)")
+                .to_string(),
+            ));
+        }
+        // Only the last component, without anything that could leave the folder.
+        let safe: String = name
+            .rsplit(['/', '\\'])
+            .next()
+            .unwrap_or("upload")
+            .chars()
+            .filter(|c| !c.is_control() && *c != ':')
+            .take(120)
+            .collect();
+        let safe = if safe.trim_matches('.').is_empty() {
+            "upload".to_owned()
+        } else {
+            safe
+        };
+        let hash = hex::encode(Sha256::digest(bytes));
+        let dir = self.config().data_dir.join("kb-files").join(&hash[..16]);
+        let path = dir.join(&safe);
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|e| AppError::new("internal", format!("cannot keep the file: {e}")))?;
+        tokio::fs::write(&path, bytes)
+            .await
+            .map_err(|e| AppError::new("internal", format!("cannot keep the file: {e}")))?;
+        let ids = self
+            .store()
+            .queue_documents(
+                self.user(),
+                kb,
+                &[(
+                    path.to_string_lossy().into_owned(),
+                    Some(bytes.len() as u64),
+                )],
+            )
+            .await?;
+        ids.into_iter()
+            .next()
+            .ok_or_else(|| AppError::new("internal", "the file was not queued"))
     }
 
     /// A URL, or the URLs a sitemap lists.
@@ -541,13 +632,22 @@ impl App {
             for id in &ids {
                 self.kb_notify_doc(*id).await;
             }
-            let outcomes: Vec<(DocumentId, ReadOutcome)> =
-                futures_util::stream::iter(batch.iter().map(|d| async move {
-                    (d.id, self.read_and_parse(base, d).await)
-                }))
-                .buffered(2)
-                .collect()
-                .await;
+            // Two at a time: one per core while the other waits on the disk.
+            let mut outcomes: Vec<(DocumentId, ReadOutcome)> = Vec::with_capacity(batch.len());
+            for pair in batch.chunks(2) {
+                match pair {
+                    [a, b] => {
+                        let (x, y) = tokio::join!(
+                            self.read_and_parse(base, a),
+                            self.read_and_parse(base, b)
+                        );
+                        outcomes.push((a.id, x));
+                        outcomes.push((b.id, y));
+                    }
+                    [a] => outcomes.push((a.id, self.read_and_parse(base, a).await)),
+                    _ => {}
+                }
+            }
             let mut unchanged = Vec::new();
             let mut read = Vec::new();
             for (id, outcome) in outcomes {
@@ -758,17 +858,33 @@ impl App {
             exempt: self.config().knowledge.trusted.clone(),
         };
         let client = self.http()?.fetcher(policy).map_err(|e| {
-            AppError::new("fetch_failed", format!("cannot fetch {}: {e}", host_of(&parsed)))
+            AppError::new(
+                "fetch_failed",
+                format!("cannot fetch {}: {e}", host_of(&parsed)),
+            )
         })?;
         let resp = client
-            .request(orchard_net::Method::GET, parsed.clone(), Purpose::knowledge(&base.name))
+            .request(
+                orchard_net::Method::GET,
+                parsed.clone(),
+                Purpose::knowledge(&base.name),
+            )
             .send()
             .await
-            .map_err(|e| AppError::new("fetch_failed", format!("could not fetch {}: {e}", host_of(&parsed))))?;
+            .map_err(|e| {
+                AppError::new(
+                    "fetch_failed",
+                    format!("could not fetch {}: {e}", host_of(&parsed)),
+                )
+            })?;
         if !resp.status().is_success() {
             return Err(AppError::new(
                 "fetch_failed",
-                format!("{} answered {} for this page", host_of(&parsed), resp.status()),
+                format!(
+                    "{} answered {} for this page",
+                    host_of(&parsed),
+                    resp.status()
+                ),
             ));
         }
         let html = resp
@@ -779,7 +895,12 @@ impl App {
         let bytes = resp
             .bytes(MAX_FETCH_BYTES.min(self.config().knowledge.max_file_bytes))
             .await
-            .map_err(|e| AppError::new("fetch_failed", format!("could not fetch {}: {e}", host_of(&parsed))))?;
+            .map_err(|e| {
+                AppError::new(
+                    "fetch_failed",
+                    format!("could not fetch {}: {e}", host_of(&parsed)),
+                )
+            })?;
         let last = parsed
             .path_segments()
             .and_then(|mut s| s.next_back())
@@ -804,10 +925,23 @@ impl App {
         query: &str,
         top: usize,
     ) -> Result<KbSearch, AppError> {
+        self.kb_search_with(kb, query, top, Retrieval::Hybrid).await
+    }
+
+    /// [`App::kb_search`] with one retriever only, or both (to compare them).
+    pub async fn kb_search_with(
+        &self,
+        kb: KnowledgeBaseId,
+        query: &str,
+        top: usize,
+        retrieval: Retrieval,
+    ) -> Result<KbSearch, AppError> {
         let base = self.kb(kb).await?;
         let top = top.clamp(1, 100);
         let mut notes = Vec::new();
-        let keyword: Vec<(ChunkId, f64)> = match orchard_rag::keyword::match_query(query) {
+        let keyword: Vec<(ChunkId, f64)> = match orchard_rag::keyword::match_query(query)
+            .filter(|_| retrieval != Retrieval::Vector)
+        {
             Some(expr) => {
                 self.store()
                     .keyword_search(self.user(), kb, &expr, CANDIDATES)
@@ -817,7 +951,11 @@ impl App {
         };
         let mut vector: Vec<(ChunkId, f32)> = Vec::new();
         let mut used_vectors = false;
-        if let Some(key) = base.embedder.key() {
+        if let Some(key) = base
+            .embedder
+            .key()
+            .filter(|_| retrieval != Retrieval::Keyword)
+        {
             match self.vector_candidates(&base, &key, query).await {
                 Ok(v) => {
                     vector = v;
@@ -827,11 +965,21 @@ impl App {
             }
         }
         let rankings = vec![
-            keyword.iter().map(|(id, _)| id.get() as u64).collect::<Vec<u64>>(),
-            vector.iter().map(|(id, _)| id.get() as u64).collect::<Vec<u64>>(),
+            keyword
+                .iter()
+                .map(|(id, _)| id.get() as u64)
+                .collect::<Vec<u64>>(),
+            vector
+                .iter()
+                .map(|(id, _)| id.get() as u64)
+                .collect::<Vec<u64>>(),
         ];
         let fused = orchard_rag::fuse::rrf(&rankings, orchard_rag::fuse::RRF_K);
-        let want = if base.rerank.is_some() { (top * 3).min(CANDIDATES) } else { top };
+        let want = if base.rerank.is_some() {
+            (top * 3).min(CANDIDATES)
+        } else {
+            top
+        };
         let ids: Vec<ChunkId> = fused
             .iter()
             .take(want)
@@ -842,7 +990,10 @@ impl App {
             .into_iter()
             .map(|p| {
                 let raw = p.id.get() as u64;
-                let score = fused.iter().find(|(id, _)| *id == raw).map_or(0.0, |(_, s)| *s);
+                let score = fused
+                    .iter()
+                    .find(|(id, _)| *id == raw)
+                    .map_or(0.0, |(_, s)| *s);
                 let keyword = keyword
                     .iter()
                     .position(|(id, _)| *id == p.id)
@@ -875,7 +1026,8 @@ impl App {
             }
         }
         hits.truncate(top);
-        let mode = match (keyword.is_empty() && !used_vectors, used_vectors) {
+        let mode = match (retrieval, used_vectors) {
+            (Retrieval::Vector, _) => "vector",
             (_, true) => "hybrid",
             _ => "keyword",
         };
@@ -893,12 +1045,22 @@ impl App {
             .await?
             .ok_or_else(|| AppError::new("internal", "no embedder"))?;
         let index = self.vector_index(base.id, key).await?;
-        if index.len() == 0 {
+        if index.is_empty() {
             return Ok(Vec::new());
         }
-        let q = embedder
-            .embed(vec![query.to_owned()])
-            .await?
+        // A search must not wait minutes for a provider that stopped answering: past
+        // this, it goes on with keyword search and says why.
+        let q = tokio::time::timeout(QUERY_EMBED_TIMEOUT, embedder.embed(vec![query.to_owned()]))
+            .await
+            .map_err(|_| {
+                AppError::new(
+                    "embedder_failed",
+                    format!(
+                        "the embedder did not answer within {} s",
+                        QUERY_EMBED_TIMEOUT.as_secs()
+                    ),
+                )
+            })??
             .pop()
             .unwrap_or_default();
         Ok(index
@@ -972,7 +1134,7 @@ impl App {
                             message: Some("this provider has no rerank API".into()),
                             ..orchard_llm::ProviderError::new(
                                 orchard_llm::ProviderErrorKind::BadRequest,
-                                &provider_name,
+                                provider_name,
                             )
                         });
                     };
@@ -1000,7 +1162,10 @@ impl App {
             .await?
             .pop()
             .ok_or_else(|| AppError::not_found(format!("there is no passage {chunk}")))?;
-        let text = self.store().document_text(self.user(), passage.document_id).await?;
+        let text = self
+            .store()
+            .document_text(self.user(), passage.document_id)
+            .await?;
         Ok((passage, text))
     }
 }
@@ -1010,7 +1175,11 @@ fn host_of(url: &orchard_net::Url) -> String {
 }
 
 /// Loads and cuts a document. A document without text fails with the loader's reason.
-fn parse(fetched: &Fetched, limits: &Limits, opts: &ChunkOptions) -> Result<ParsedDocument, AppError> {
+fn parse(
+    fetched: &Fetched,
+    limits: &Limits,
+    opts: &ChunkOptions,
+) -> Result<ParsedDocument, AppError> {
     let loaded = load(&fetched.name, &fetched.bytes, limits)
         .map_err(|e| AppError::new("unreadable", e.to_string()))?;
     let chunks = chunk(&loaded, opts);
@@ -1048,7 +1217,10 @@ fn parse(fetched: &Fetched, limits: &Limits, opts: &ChunkOptions) -> Result<Pars
 #[allow(clippy::type_complexity)]
 fn walk(path: &Path) -> Result<(Vec<(String, Option<u64>)>, Vec<(String, String)>), AppError> {
     let meta = std::fs::metadata(path).map_err(|e| {
-        AppError::new("source_unreadable", format!("cannot read {}: {e}", path.display()))
+        AppError::new(
+            "source_unreadable",
+            format!("cannot read {}: {e}", path.display()),
+        )
     })?;
     let canon = |p: &Path| {
         std::fs::canonicalize(p)

@@ -31,7 +31,11 @@ pub async fn kb(app: &App, cmd: KbCommand) -> Result<ExitCode, AppError> {
                 rerank: rerank.as_deref().map(parse_rerank).transpose()?,
             };
             let kb = app.kb_create(&settings).await?;
-            println!("created knowledge base '{}' ({})", kb.name, describe_embedder(&kb.embedder));
+            println!(
+                "created knowledge base '{}' ({})",
+                kb.name,
+                describe_embedder(&kb.embedder)
+            );
             Ok(ExitCode::SUCCESS)
         }
         KbCommand::Add { name, sources } => {
@@ -69,7 +73,9 @@ pub async fn kb(app: &App, cmd: KbCommand) -> Result<ExitCode, AppError> {
             print!(
                 "{}",
                 output::table(
-                    &["ID", "NAME", "EMBEDDER", "DOCS", "READY", "FAILED", "PASSAGES"],
+                    &[
+                        "ID", "NAME", "EMBEDDER", "DOCS", "READY", "FAILED", "PASSAGES"
+                    ],
                     &rows
                 )
             );
@@ -137,7 +143,11 @@ pub async fn kb(app: &App, cmd: KbCommand) -> Result<ExitCode, AppError> {
                 println!(
                     "    {}{}",
                     output::for_terminal(&short),
-                    if text.chars().count() > 300 { "…" } else { "" }
+                    if text.chars().count() > 300 {
+                        "…"
+                    } else {
+                        ""
+                    }
                 );
             }
             Ok(ExitCode::SUCCESS)
@@ -418,7 +428,9 @@ fn short(source: &str) -> String {
 fn describe_embedder(spec: &EmbedderSpec) -> String {
     match spec {
         EmbedderSpec::None => "keyword search only (no embedder)".into(),
-        EmbedderSpec::Local { model } => format!("local model {model} (nothing leaves this machine)"),
+        EmbedderSpec::Local { model } => {
+            format!("local model {model} (nothing leaves this machine)")
+        }
         EmbedderSpec::Provider { provider, model } => {
             format!("{provider}:{model} (passages are sent to {provider})")
         }

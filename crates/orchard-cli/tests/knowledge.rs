@@ -2,15 +2,14 @@
 //! real files, a fake website and the fake provider on loopback.
 
 mod common;
-#[allow(dead_code, unreachable_pub)]
 #[path = "../../orchard-rag/tests/support/mod.rs"]
 mod support;
 
 use std::path::{Path, PathBuf};
 
 use common::*;
-use orchard_testkit::{FakeSite, FakeTripwire};
 use orchard_testkit::{ErrorReply, FakeProvider};
+use orchard_testkit::{FakeSite, FakeTripwire};
 
 fn write(path: &Path, bytes: impl AsRef<[u8]>) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -40,7 +39,9 @@ fn status_of<'a>(rows: &'a [(String, String)], name: &str) -> &'a str {
 }
 
 async fn search_json(sb: &Sandbox, kb: &str, query: &str) -> serde_json::Value {
-    let out = sb.ok(&["kb", "search", kb, query, "--json", "--top", "5"]).await;
+    let out = sb
+        .ok(&["kb", "search", kb, query, "--json", "--top", "5"])
+        .await;
     serde_json::from_str(&out).unwrap()
 }
 
@@ -66,9 +67,18 @@ fn library(root: &Path) -> PathBuf {
         &dir.join("trees.json"),
         r#"[{"name": "Quince", "height_m": 4}, {"name": "Medlar", "height_m": 3}]"#,
     );
-    write(&dir.join("report.pdf"), support::one_page(&["Frost damaged the blossom in April."]));
-    write(&dir.join("plan.docx"), support::docx("<w:p><w:r><w:t>Plant hazelnuts along the hedge.</w:t></w:r></w:p>"));
-    write(&dir.join("src/graft.rs"), "// Graft the scion onto the rootstock.\nfn graft() {}\n");
+    write(
+        &dir.join("report.pdf"),
+        support::one_page(&["Frost damaged the blossom in April."]),
+    );
+    write(
+        &dir.join("plan.docx"),
+        support::docx("<w:p><w:r><w:t>Plant hazelnuts along the hedge.</w:t></w:r></w:p>"),
+    );
+    write(
+        &dir.join("src/graft.rs"),
+        "// Graft the scion onto the rootstock.\nfn graft() {}\n",
+    );
     // Left alone: ignored by .gitignore, hidden, and the ignore file itself (hidden).
     write(&dir.join(".gitignore"), "secret/\n*.log\n");
     write(&dir.join("secret/passwords.txt"), "hunter2");
@@ -89,7 +99,10 @@ async fn a_folder_of_every_kind_is_read_with_ignore_rules_and_found_with_its_loc
     let rows = statuses(&sb, "garden").await;
     assert_eq!(rows.len(), 8, "{rows:?}");
     for name in ["passwords.txt", "debug.log", ".hidden.md"] {
-        assert!(!rows.iter().any(|(n, _)| n == name), "{name} was not ignored");
+        assert!(
+            !rows.iter().any(|(n, _)| n == name),
+            "{name} was not ignored"
+        );
     }
     assert!(rows.iter().all(|(_, s)| s == "ready"), "{rows:?}");
 
@@ -97,22 +110,40 @@ async fn a_folder_of_every_kind_is_read_with_ignore_rules_and_found_with_its_loc
     let v = search_json(&sb, "garden", "when should apple trees be pruned").await;
     let top = &v["hits"][0]["passage"];
     assert!(top["text"].as_str().unwrap().contains("late winter"), "{v}");
-    assert_eq!(top["location"]["heading_path"], serde_json::json!(["Orchard guide", "Pruning"]));
+    assert_eq!(
+        top["location"]["heading_path"],
+        serde_json::json!(["Orchard guide", "Pruning"])
+    );
     assert_eq!(v["mode"], "keyword");
     // GB18030 text is decoded and Chinese is searchable without spaces.
     let v = search_json(&sb, "garden", "知识库").await;
-    assert!(v["hits"][0]["passage"]["text"].as_str().unwrap().contains("梨树"), "{v}");
+    assert!(
+        v["hits"][0]["passage"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("梨树"),
+        "{v}"
+    );
     // HTML: the main text, without the navigation.
     let v = search_json(&sb, "garden", "ferment juice").await;
     let text = v["hits"][0]["passage"]["text"].as_str().unwrap();
-    assert!(text.contains("two weeks") && !text.contains("Shop"), "{text}");
+    assert!(
+        text.contains("two weeks") && !text.contains("Shop"),
+        "{text}"
+    );
     assert_eq!(v["hits"][0]["passage"]["title"], "Cider");
     // PDF: the page number.
     let v = search_json(&sb, "garden", "frost blossom").await;
     assert_eq!(v["hits"][0]["passage"]["location"]["page"], 1, "{v}");
     // CSV rows keep their header; DOCX and JSON are read.
     let v = search_json(&sb, "garden", "Bramley").await;
-    assert!(v["hits"][0]["passage"]["text"].as_str().unwrap().contains("October"), "{v}");
+    assert!(
+        v["hits"][0]["passage"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("October"),
+        "{v}"
+    );
     let v = search_json(&sb, "garden", "hazelnuts").await;
     assert_eq!(v["hits"].as_array().unwrap().len(), 1, "{v}");
     let v = search_json(&sb, "garden", "Medlar").await;
@@ -126,11 +157,29 @@ async fn a_folder_of_every_kind_is_read_with_ignore_rules_and_found_with_its_loc
     // Adding the folder again reads nothing new; a note is searchable at once.
     let out = sb.ok(&["kb", "add", "garden", dir.to_str().unwrap()]).await;
     assert!(out.contains("8 ready"), "{out}");
-    sb.ok(&["kb", "note", "garden", "Remember to net the cherries against birds."]).await;
+    sb.ok(&[
+        "kb",
+        "note",
+        "garden",
+        "Remember to net the cherries against birds.",
+    ])
+    .await;
     let v = search_json(&sb, "garden", "cherries birds").await;
-    assert!(v["hits"][0]["passage"]["source"].as_str().unwrap().starts_with("note:"), "{v}");
+    assert!(
+        v["hits"][0]["passage"]["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("note:"),
+        "{v}"
+    );
     // Remove and reindex.
-    sb.ok(&["kb", "remove", "garden", dir.join("guide.md").to_str().unwrap()]).await;
+    sb.ok(&[
+        "kb",
+        "remove",
+        "garden",
+        dir.join("guide.md").to_str().unwrap(),
+    ])
+    .await;
     let v = search_json(&sb, "garden", "late winter").await;
     assert!(v["hits"].as_array().unwrap().is_empty(), "{v}");
     let out = sb.ok(&["kb", "reindex", "garden"]).await;
@@ -155,26 +204,52 @@ async fn bad_files_fail_with_their_reason_and_never_show_ready() {
     let mut locked = support::PdfBuilder::new();
     locked.page(support::text_lines(&["secret"]));
     write(&dir.join("locked.pdf"), locked.build_encrypted());
-    write(&dir.join("broken.docx"), &support::docx("<w:p><w:r><w:t>cut</w:t></w:r></w:p>")[..60]);
-    write(&dir.join("binary.txt"), [0u8, 159, 146, 150, 0, 1, 2, 3, 255, 0, 0, 7]);
+    write(
+        &dir.join("broken.docx"),
+        &support::docx("<w:p><w:r><w:t>cut</w:t></w:r></w:p>")[..60],
+    );
+    write(
+        &dir.join("binary.txt"),
+        [0u8, 159, 146, 150, 0, 1, 2, 3, 255, 0, 0, 7],
+    );
     // A 2 GB file costs no disk: it is sparse. It must be refused before it is read.
     let huge = std::fs::File::create(dir.join("huge.txt")).unwrap();
     huge.set_len(2 * 1024 * 1024 * 1024).unwrap();
 
     sb.ok(&["kb", "create", "bad"]).await;
     let out = sb.run(&["kb", "add", "bad", dir.to_str().unwrap()]).await;
-    assert_eq!(out.status.code(), Some(1), "a failure is reported in the exit code");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a failure is reported in the exit code"
+    );
     let text = stdout(&out);
     assert!(text.contains("1 ready, 5 failed"), "{text}");
     let rows = statuses(&sb, "bad").await;
     assert_eq!(status_of(&rows, "good.md"), "ready");
-    assert!(status_of(&rows, "scan.pdf").contains("no text layer — this PDF looks scanned; OCR is not available"), "{rows:?}");
-    assert!(status_of(&rows, "locked.pdf").contains("encrypted"), "{rows:?}");
-    assert!(status_of(&rows, "broken.docx").starts_with("failed:"), "{rows:?}");
-    assert!(status_of(&rows, "binary.txt").contains("binary"), "{rows:?}");
+    assert!(
+        status_of(&rows, "scan.pdf")
+            .contains("no text layer — this PDF looks scanned; OCR is not available"),
+        "{rows:?}"
+    );
+    assert!(
+        status_of(&rows, "locked.pdf").contains("encrypted"),
+        "{rows:?}"
+    );
+    assert!(
+        status_of(&rows, "broken.docx").starts_with("failed:"),
+        "{rows:?}"
+    );
+    assert!(
+        status_of(&rows, "binary.txt").contains("binary"),
+        "{rows:?}"
+    );
     let huge = status_of(&rows, "huge.txt");
     assert!(huge.contains("huge.txt is 2 GB"), "{huge}");
-    assert!(huge.contains("the limit is 1 MB"), "the limit is named: {huge}");
+    assert!(
+        huge.contains("the limit is 1 MB"),
+        "the limit is named: {huge}"
+    );
     assert!(huge.contains("ORCHARD_KB_MAX_FILE_BYTES"), "{huge}");
     let err = stderr(&out);
     assert!(err.contains("failed:") && err.contains("scan.pdf"), "{err}");
@@ -191,7 +266,14 @@ async fn bad_files_fail_with_their_reason_and_never_show_ready() {
 
     // Fixed files can be retried one by one.
     write(&dir.join("binary.txt"), "Now it is text about quinces.");
-    let out = sb.ok(&["kb", "retry", "bad", dir.join("binary.txt").to_str().unwrap()]).await;
+    let out = sb
+        .ok(&[
+            "kb",
+            "retry",
+            "bad",
+            dir.join("binary.txt").to_str().unwrap(),
+        ])
+        .await;
     assert!(out.contains("1 ready, 0 failed"), "{out}");
     let v = search_json(&sb, "bad", "quinces").await;
     assert_eq!(v["hits"].as_array().unwrap().len(), 1);
@@ -216,7 +298,13 @@ async fn ten_thousand_files_and_a_symlink_loop() {
     assert!(text.contains("10000 ready, 0 failed"), "{text}");
     assert!(stderr(&out).contains("symlink loop"), "{}", stderr(&out));
     let v = search_json(&sb, "many", "tree 69993").await;
-    assert!(v["hits"][0]["passage"]["text"].as_str().unwrap().contains("File number 9999 "), "{v}");
+    assert!(
+        v["hits"][0]["passage"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("File number 9999 "),
+        "{v}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -248,23 +336,38 @@ async fn urls_and_sitemaps_are_fetched_and_redirects_to_local_addresses_are_refu
     );
     let port = tripwire.port();
     site.redirect("/to-loopback", 302, &format!("http://127.0.0.1:{port}/"));
-    site.redirect("/to-mapped", 302, &format!("http://[::ffff:7f00:1]:{port}/"));
+    site.redirect(
+        "/to-mapped",
+        302,
+        &format!("http://[::ffff:7f00:1]:{port}/"),
+    );
 
     sb.ok(&["kb", "create", "web"]).await;
-    let out = sb.ok(&["kb", "add", "web", &site.url("/sitemap.xml")]).await;
+    let out = sb
+        .ok(&["kb", "add", "web", &site.url("/sitemap.xml")])
+        .await;
     assert!(out.contains("queued 2 document(s)"), "{out}");
     assert!(out.contains("2 ready, 0 failed"), "{out}");
     let v = search_json(&sb, "web", "russets").await;
     assert_eq!(v["hits"][0]["passage"]["title"], "Apples");
 
     let out = sb
-        .run(&["kb", "add", "web", &site.url("/to-loopback"), &site.url("/to-mapped")])
+        .run(&[
+            "kb",
+            "add",
+            "web",
+            &site.url("/to-loopback"),
+            &site.url("/to-mapped"),
+        ])
         .await;
     assert_eq!(out.status.code(), Some(1));
     let rows = statuses(&sb, "web").await;
     for name in ["to-loopback", "to-mapped"] {
         let s = status_of(&rows, name);
-        assert!(s.starts_with("failed:") && s.contains("refused"), "{name}: {s}");
+        assert!(
+            s.starts_with("failed:") && s.contains("refused"),
+            "{name}: {s}"
+        );
     }
     tripwire.assert_untouched().await;
     // Fetches are in the egress ledger with their purpose, without paths.
@@ -273,11 +376,15 @@ async fn urls_and_sitemaps_are_fetched_and_redirects_to_local_addresses_are_refu
         .fetch_all(&mut c)
         .await
         .unwrap();
-    assert!(purposes.iter().any(|p| p.0 == "knowledge:web"), "{purposes:?}");
+    assert!(
+        purposes.iter().any(|p| p.0 == "knowledge:web"),
+        "{purposes:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_embedder_failing_half_way_leaves_finished_documents_ready_and_retry_pays_only_for_the_rest() {
+async fn an_embedder_failing_half_way_leaves_finished_documents_ready_and_retry_pays_only_for_the_rest()
+ {
     let mut sb = Sandbox::new();
     // One attempt per call from the provider layer; the embedding layer's own five
     // retries of a 429 remain.
@@ -286,9 +393,15 @@ async fn an_embedder_failing_half_way_leaves_finished_documents_ready_and_retry_
     sb.add_fake(&fake, "fake", None).await;
     let dir = sb.root.path().join("docs");
     write(&dir.join("a.md"), "# A\n\nApples are pomes.\n");
-    write(&dir.join("b.md"), "# B\n\nBlackberries are aggregate fruits.\n");
-    sb.ok(&["kb", "create", "fruit", "--embedder", "fake:fake-embed"]).await;
-    let out = sb.ok(&["kb", "add", "fruit", dir.join("a.md").to_str().unwrap()]).await;
+    write(
+        &dir.join("b.md"),
+        "# B\n\nBlackberries are aggregate fruits.\n",
+    );
+    sb.ok(&["kb", "create", "fruit", "--embedder", "fake:fake-embed"])
+        .await;
+    let out = sb
+        .ok(&["kb", "add", "fruit", dir.join("a.md").to_str().unwrap()])
+        .await;
     assert!(out.contains("1 ready, 0 failed"), "{out}");
     let embedded_before = fake
         .requests()
@@ -302,15 +415,26 @@ async fn an_embedder_failing_half_way_leaves_finished_documents_ready_and_retry_
     for _ in 0..6 {
         fake.push(ErrorReply::rate_limited(0));
     }
-    let out = sb.run(&["kb", "add", "fruit", dir.join("b.md").to_str().unwrap()]).await;
+    let out = sb
+        .run(&["kb", "add", "fruit", dir.join("b.md").to_str().unwrap()])
+        .await;
     assert_eq!(out.status.code(), Some(1));
     let rows = statuses(&sb, "fruit").await;
     assert_eq!(status_of(&rows, "a.md"), "ready");
     let b = status_of(&rows, "b.md");
-    assert!(b.starts_with("failed:") && b.contains("returned 429 (rate limited) after 5 retries"), "{b}");
+    assert!(
+        b.starts_with("failed:") && b.contains("returned 429 (rate limited) after 5 retries"),
+        "{b}"
+    );
     // The base stays usable: the failed document is still found by keyword.
     let v = search_json(&sb, "fruit", "blackberries").await;
-    assert!(v["hits"][0]["passage"]["text"].as_str().unwrap().contains("aggregate"), "{v}");
+    assert!(
+        v["hits"][0]["passage"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("aggregate"),
+        "{v}"
+    );
 
     // Retrying embeds b only: a's passages are not sent again.
     let before: Vec<String> = embedded_texts(&fake);
@@ -319,7 +443,10 @@ async fn an_embedder_failing_half_way_leaves_finished_documents_ready_and_retry_
     let after = embedded_texts(&fake);
     let new: Vec<&String> = after[before.len()..].iter().collect();
     assert!(!new.is_empty());
-    assert!(new.iter().all(|t| !t.contains("pomes")), "a was embedded again: {new:?}");
+    assert!(
+        new.iter().all(|t| !t.contains("pomes")),
+        "a was embedded again: {new:?}"
+    );
     let v = search_json(&sb, "fruit", "blackberries").await;
     assert_eq!(v["mode"], "hybrid");
     assert!(v["hits"][0]["vector"].is_array(), "{v}");
@@ -350,11 +477,21 @@ async fn a_chat_with_a_knowledge_base_sends_numbered_passages_and_keeps_the_cita
     let fake = FakeProvider::start().await;
     sb.add_fake(&fake, "fake", None).await;
     let dir = sb.root.path().join("docs");
-    write(&dir.join("care.md"), "# Care\n\n## Pruning\n\nPrune apple trees in late winter.\n");
+    write(
+        &dir.join("care.md"),
+        "# Care\n\n## Pruning\n\nPrune apple trees in late winter.\n",
+    );
     sb.ok(&["kb", "create", "care"]).await;
     sb.ok(&["kb", "add", "care", dir.to_str().unwrap()]).await;
-    sb.ok(&["chat", "-m", "fake:fake-small", "--kb", "care", "When do I prune apple trees?"])
-        .await;
+    sb.ok(&[
+        "chat",
+        "-m",
+        "fake:fake-small",
+        "--kb",
+        "care",
+        "When do I prune apple trees?",
+    ])
+    .await;
     let chat = fake
         .requests()
         .into_iter()
@@ -377,7 +514,11 @@ async fn a_chat_with_a_knowledge_base_sends_numbered_passages_and_keeps_the_cita
     assert_eq!(v[0]["headings"], serde_json::json!(["Care", "Pruning"]));
     assert!(v[0]["source"].as_str().unwrap().ends_with("care.md"));
     // A base that does not exist is named.
-    let err = fails(&sb, &["chat", "-m", "fake:fake-small", "--kb", "nope", "hi"]).await;
+    let err = fails(
+        &sb,
+        &["chat", "-m", "fake:fake-small", "--kb", "nope", "hi"],
+    )
+    .await;
     assert!(err.contains("no knowledge base 'nope'"), "{err}");
 }
 
@@ -393,22 +534,50 @@ fn minilm() -> PathBuf {
 async fn p_l3_a_base_with_the_local_embedder_finds_by_meaning_and_sends_nothing_anywhere() {
     let sb = Sandbox::new();
     let out = sb
-        .ok(&["embedder", "add", minilm().to_str().unwrap(), "--name", "minilm"])
+        .ok(&[
+            "embedder",
+            "add",
+            minilm().to_str().unwrap(),
+            "--name",
+            "minilm",
+        ])
         .await;
-    assert!(out.contains("added local model 'minilm' (384 dimensions)"), "{out}");
+    assert!(
+        out.contains("added local model 'minilm' (384 dimensions)"),
+        "{out}"
+    );
     assert!(sb.ok(&["embedder", "list"]).await.contains("minilm"));
     let dir = sb.root.path().join("docs");
-    write(&dir.join("pets.md"), "# Pets\n\nThe cat sat on the warm windowsill all afternoon.\n");
-    write(&dir.join("money.md"), "# Money\n\nThe central bank raised interest rates again.\n");
-    write(&dir.join("sport.md"), "# Sport\n\nThe striker scored twice in the final minutes.\n");
-    sb.ok(&["kb", "create", "mixed", "--embedder", "local:minilm"]).await;
+    write(
+        &dir.join("pets.md"),
+        "# Pets\n\nThe cat sat on the warm windowsill all afternoon.\n",
+    );
+    write(
+        &dir.join("money.md"),
+        "# Money\n\nThe central bank raised interest rates again.\n",
+    );
+    write(
+        &dir.join("sport.md"),
+        "# Sport\n\nThe striker scored twice in the final minutes.\n",
+    );
+    sb.ok(&["kb", "create", "mixed", "--embedder", "local:minilm"])
+        .await;
     let out = sb.ok(&["kb", "add", "mixed", dir.to_str().unwrap()]).await;
-    assert!(out.contains("3 ready, 0 failed, 3 passage(s) embedded"), "{out}");
+    assert!(
+        out.contains("3 ready, 0 failed, 3 passage(s) embedded"),
+        "{out}"
+    );
     // No word of the question is in the answer's passage: only meaning finds it.
     let v = search_json(&sb, "mixed", "kitten resting near the sunny glass").await;
     assert_eq!(v["mode"], "hybrid");
     let top = &v["hits"][0];
-    assert!(top["passage"]["source"].as_str().unwrap().ends_with("pets.md"), "{v}");
+    assert!(
+        top["passage"]["source"]
+            .as_str()
+            .unwrap()
+            .ends_with("pets.md"),
+        "{v}"
+    );
     assert_eq!(top["vector"][0], 1, "{v}");
     assert!(top["keyword"].is_null(), "{v}");
     // Nothing left the machine: the egress ledger is empty.
@@ -423,7 +592,11 @@ async fn p_l3_a_base_with_the_local_embedder_finds_by_meaning_and_sends_nothing_
     let out = sb.ok(&["kb", "embedder", "mixed", "none"]).await;
     assert!(out.contains("embeds 0 passage(s) again"), "{out}");
     assert!(out.contains("--yes"), "{out}");
-    assert!(sb.ok(&["kb", "status", "mixed"]).await.contains("local model minilm"));
+    assert!(
+        sb.ok(&["kb", "status", "mixed"])
+            .await
+            .contains("local model minilm")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -453,17 +626,123 @@ async fn embedder_pull_downloads_a_model_from_the_hub_through_the_ledger() {
             &hub.url(""),
         ])
         .await;
-    assert!(out.contains("added local model 'all-MiniLM-L6-v2'"), "{out}");
-    assert!(sb.data.join("models/all-MiniLM-L6-v2/model.safetensors").is_file());
+    assert!(
+        out.contains("added local model 'all-MiniLM-L6-v2'"),
+        "{out}"
+    );
+    assert!(
+        sb.data
+            .join("models/all-MiniLM-L6-v2/model.safetensors")
+            .is_file()
+    );
     let mut c = sb.db().await;
-    let (n,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM egress_log WHERE purpose = 'model-download:all-MiniLM-L6-v2'")
-            .fetch_one(&mut c)
-            .await
-            .unwrap();
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM egress_log WHERE purpose = 'model-download:all-MiniLM-L6-v2'",
+    )
+    .fetch_one(&mut c)
+    .await
+    .unwrap();
     assert!(n >= 3, "every download is in the ledger");
     // A model id the hub does not have is a clear error, and nothing is installed.
-    let err = fails(&sb, &["embedder", "pull", "nobody/nothing", "--hub", &hub.url("")]).await;
-    assert!(err.contains("404") && err.contains("check the model id"), "{err}");
+    let err = fails(
+        &sb,
+        &["embedder", "pull", "nobody/nothing", "--hub", &hub.url("")],
+    )
+    .await;
+    assert!(
+        err.contains("404") && err.contains("check the model id"),
+        "{err}"
+    );
     assert!(!sb.data.join("models/nothing").exists());
+}
+
+/// Polls the database until `sql` (one integer) equals `want`.
+async fn until_count(sb: &Sandbox, sql: &'static str, want: i64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let mut c = sb.db().await;
+        let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&mut c).await.unwrap_or((-1,));
+        if n == want {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{sql} stayed {n}, wanted {want}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_ingestion_resumes_without_embedding_anything_twice() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+
+    let mut sb = Sandbox::new();
+    sb.env("ORCHARD_RETRIES", "0");
+    let fake = FakeProvider::start().await;
+    sb.add_fake(&fake, "fake", None).await;
+    let dir = sb.root.path().join("docs");
+    write(&dir.join("a.md"), "Apples are pomes.");
+    write(&dir.join("b.md"), "Blackberries are aggregate fruits.");
+    write(&dir.join("c.md"), "Cherries are drupes.");
+    sb.ok(&["kb", "create", "fruit", "--embedder", "fake:fake-embed"])
+        .await;
+    // The first document's embedding is answered; the provider then stops answering.
+    fake.hang_embeddings_after(Some(1));
+    let mut child = sb
+        .cmd(&["kb", "add", "fruit", dir.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    until_count(
+        &sb,
+        "SELECT COUNT(*) FROM kb_documents WHERE status = 'ready'",
+        1,
+    )
+    .await;
+    until_count(
+        &sb,
+        "SELECT COUNT(*) FROM kb_chunks WHERE embedding IS NOT NULL",
+        1,
+    )
+    .await;
+    let waiting = fake
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/v1/embeddings")
+        .count();
+    assert_eq!(waiting, 2, "the second request is the one left hanging");
+    kill(Pid::from_raw(child.id().unwrap() as i32), Signal::SIGKILL).unwrap();
+    child.wait().await.unwrap();
+
+    // Every document is accounted for: one ready, two read and waiting for vectors.
+    let rows = statuses(&sb, "fruit").await;
+    assert_eq!(status_of(&rows, "a.md"), "ready", "{rows:?}");
+    assert_eq!(status_of(&rows, "b.md"), "embedding", "{rows:?}");
+    assert_eq!(status_of(&rows, "c.md"), "embedding", "{rows:?}");
+    // They are searchable by keyword meanwhile.
+    fake.hang_embeddings_after(None);
+    let v = search_json(&sb, "fruit", "cherries").await;
+    assert!(
+        v["hits"][0]["passage"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("drupes"),
+        "{v}"
+    );
+    assert_eq!(v["hits"][0]["keyword"][0], 1, "{v}");
+
+    let before = embedded_texts(&fake).len();
+    let out = sb.ok(&["kb", "resume"]).await;
+    assert!(
+        out.contains("2 ready, 0 failed, 2 passage(s) embedded"),
+        "{out}"
+    );
+    let sent = embedded_texts(&fake);
+    let resent: Vec<&String> = sent[before..].iter().collect();
+    assert_eq!(resent.len(), 2, "{resent:?}");
+    assert!(
+        resent.iter().all(|t| !t.contains("pomes")),
+        "a was embedded twice: {resent:?}"
+    );
 }

@@ -1191,3 +1191,304 @@ async fn the_interface_speaks_chinese_and_dutch() {
     }
     st.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_knowledge_base_fills_live_explains_its_search_and_is_cited_in_chat() {
+    let st = Studio::start().await;
+    let b = &st.browser;
+    // The fake provider also offers an embedding model.
+    st.fake
+        .set_models(&["fake-small", "fake-large", "text-embedding-3-small"]);
+    st.sb.ok(&["provider", "models", "fake"]).await;
+    let upload = st.sb.root.path().join("upload");
+    std::fs::create_dir_all(&upload).unwrap();
+    let guide = upload.join("guide.md");
+    std::fs::write(
+        &guide,
+        "# Orchard guide\n\n## Pruning\n\nPrune apple trees in late winter, before the buds open.\n\n\
+         ## Watering\n\nYoung trees need water every week in summer.\n",
+    )
+    .unwrap();
+
+    // The bases are linked from the chat page's sidebar; a new one opens its own page.
+    st.open("/").await;
+    b.find("#kb-link")
+        .await
+        .must("finding the knowledge-base link in the sidebar")
+        .click()
+        .await
+        .must("following the knowledge-base link");
+    st.wait(
+        "the knowledge-base list page",
+        "location.pathname === '/kb' && !!document.querySelector('#kb-create')",
+    )
+    .await;
+    b.find("#kb-name")
+        .await
+        .must("finding the name field")
+        .send_keys("Garden")
+        .await
+        .must("typing the base's name");
+    b.find("#kb-create button[type=\"submit\"]")
+        .await
+        .must("finding the create button")
+        .click()
+        .await
+        .must("creating the base");
+    let kb_path = st
+        .wait(
+            "the new base's page",
+            "/^\\/kb\\/\\d+$/.test(location.pathname) && !!document.querySelector('#kb-files') && location.pathname",
+        )
+        .await;
+    let kb_id = kb_path
+        .as_str()
+        .unwrap_or_default()
+        .trim_start_matches("/kb/")
+        .to_owned();
+
+    // Upload through the file input; the row turns ready on this page, without a reload.
+    st.run("window.__sameLoad = 'yes';").await;
+    b.find("#kb-files")
+        .await
+        .must("finding the file input")
+        .send_keys(guide.to_str().unwrap())
+        .await
+        .must("choosing the file");
+    st.wait(
+        "the uploaded file's row to turn ready live",
+        "window.__sameLoad === 'yes' && [...document.querySelectorAll('#docs tr[data-doc]')]\
+         .some(r => r.dataset.status === 'ready' && r.textContent.includes('guide.md') \
+         && r.querySelector('.st').textContent === 'ready')",
+    )
+    .await;
+
+    // The search test shows the hit, where it is and why it was found.
+    b.find("#kb-query")
+        .await
+        .must("finding the search-test box")
+        .send_keys(&format!("prune apple trees{}", Key::Enter))
+        .await
+        .must("searching");
+    let hit = st
+        .wait(
+            "a hit in the search test",
+            "(() => { const h = document.querySelector('#kb-hits li'); \
+             return h && h.querySelector('a') && h.textContent; })()",
+        )
+        .await;
+    let hit = hit.as_str().unwrap_or_default();
+    for want in ["late winter", "Pruning", "#1 · BM25", "guide.md"] {
+        assert!(
+            hit.contains(want),
+            "expected the hit to show {want:?}; it reads {hit:?}"
+        );
+    }
+    let mode = st
+        .run("return document.querySelector('#kb-search-mode').textContent;")
+        .await;
+    assert!(
+        mode.as_str().is_some_and(|m| m.contains("keyword")),
+        "expected the search mode to be shown; it reads {mode}"
+    );
+    let shot = b
+        .screenshot("studio_browser/kb.png")
+        .await
+        .must("taking a screenshot of the knowledge-base page");
+    let png = std::fs::read(&shot).unwrap_or_default();
+    assert!(
+        png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 1000,
+        "expected a PNG at {}",
+        shot.display()
+    );
+
+    // Changing the embedder says what it costs first, and happens only when confirmed.
+    b.find("#kb-settings select[name=\"embedder\"] option[value=\"fake:text-embedding-3-small\"]")
+        .await
+        .must("finding the provider's embedding model among the embedders")
+        .click()
+        .await
+        .must("choosing the provider's embedding model");
+    b.find("#kb-settings button[type=\"submit\"]")
+        .await
+        .must("finding the settings' save button")
+        .click()
+        .await
+        .must("saving the settings");
+    let cost = st
+        .wait(
+            "the cost of the change and a button to confirm it",
+            "!document.querySelector('#kb-confirm').hidden && document.querySelector('#kb-cost').textContent",
+        )
+        .await;
+    assert!(
+        cost.as_str()
+            .is_some_and(|c| c.contains("passage(s)") && c.contains("sent to fake")),
+        "expected the cost to name the passages and where their text goes; it reads {cost}"
+    );
+    st.run("window.__sameLoad = 'still';").await;
+    let embedder = st
+        .run("return document.querySelector('#kb > p.embedder').textContent;")
+        .await;
+    assert!(
+        embedder
+            .as_str()
+            .is_some_and(|e| e.contains("keyword search only")),
+        "expected nothing changed before confirming; the page says {embedder}"
+    );
+    b.find("#kb-confirm")
+        .await
+        .must("finding the confirm button")
+        .click()
+        .await
+        .must("confirming the change");
+    st.wait(
+        "the base to use the provider's model and the file to be embedded again",
+        "window.__sameLoad === undefined \
+         && document.querySelector('#kb > p.embedder').textContent.includes('passages are sent to fake') \
+         && [...document.querySelectorAll('#docs tr[data-doc]')].some(r => r.dataset.status === 'ready')",
+    )
+    .await;
+    assert!(
+        st.fake
+            .requests()
+            .iter()
+            .any(|r| r.path.ends_with("/embeddings")),
+        "expected the passages embedded by the provider after confirming"
+    );
+
+    // Chat with the base selected: the answer lists its sources, and `[1]` links to one.
+    st.open("/").await;
+    st.pick_models(&[SMALL]).await;
+    b.find("#kb-summary")
+        .await
+        .must("finding the knowledge-base picker")
+        .click()
+        .await
+        .must("opening the knowledge-base picker");
+    b.wait_for(&format!("#kb-picker input[name=\"kb\"][value=\"{kb_id}\"]"))
+        .await
+        .must("finding the base in the picker")
+        .click()
+        .await
+        .must("choosing the base");
+    b.find("#kb-summary")
+        .await
+        .must("finding the knowledge-base picker")
+        .click()
+        .await
+        .must("closing the knowledge-base picker");
+    st.wait(
+        "the picker to name the chosen base",
+        "!document.querySelector('#kb-picker').open && document.querySelector('#kb-summary').textContent.includes('Garden')",
+    )
+    .await;
+    st.send("When should I prune apple trees? [1]").await;
+    st.wait_answer("done", "echo:").await;
+    let sources = st
+        .wait(
+            "a Sources list under the answer",
+            &format!(
+                "(() => {{ const a = {LAST_ANSWER}; const s = a && a.querySelector('.sources'); \
+                 return s && [...s.querySelectorAll('a')].map(l => l.textContent + ' -> ' + l.getAttribute('href')); }})()"
+            ),
+        )
+        .await;
+    let first = sources[0].as_str().unwrap_or_default();
+    assert!(
+        first.starts_with("[1] ") && first.contains("Pruning") && first.contains("-> /kb/passage/"),
+        "expected `[1] label` linking to its passage; the list is {sources}"
+    );
+    let cite = st
+        .wait(
+            "the [1] in the answer to link to the passage",
+            &format!(
+                "(() => {{ const c = {LAST_ANSWER}.querySelector('.body a.cite'); \
+                 return c && c.textContent === '[1]' && c.getAttribute('href'); }})()"
+            ),
+        )
+        .await;
+    assert!(
+        first.ends_with(cite.as_str().unwrap_or("?")),
+        "expected the marker and the list to link to the same passage: {cite} vs {first}"
+    );
+    b.find("article.msg[data-role=\"assistant\"] .body a.cite")
+        .await
+        .must("finding the citation marker")
+        .click()
+        .await
+        .must("clicking the citation");
+    let marked = st
+        .wait(
+            "the passage page with the passage highlighted, in view and focused",
+            "location.pathname.startsWith('/kb/passage/') && (() => { const m = document.querySelector('mark#passage'); \
+             if (!m) return false; const r = m.getBoundingClientRect(); \
+             return r.top >= 0 && r.top < innerHeight && document.activeElement === m && m.textContent; })()",
+        )
+        .await;
+    assert!(
+        marked.as_str().is_some_and(|t| t.contains("late winter")),
+        "expected the highlighted passage to hold the cited text; it reads {marked}"
+    );
+    let meta = st
+        .run("return document.querySelector('.passage-meta').textContent;")
+        .await;
+    assert!(
+        meta.as_str()
+            .is_some_and(|m| m.contains("guide.md") && m.contains("Orchard guide › Pruning")),
+        "expected the source and heading path; it reads {meta}"
+    );
+    let back = st
+        .run("return document.querySelector('#kb-back').getAttribute('href');")
+        .await;
+    assert_eq!(back, json!(kb_path), "a link back to the base");
+
+    // An assistant answers from the bases chosen on its settings page.
+    st.open("/settings/assistants").await;
+    b.find("form.assistant[data-assistant=\"\"] input[name=\"name\"]")
+        .await
+        .must("finding the new assistant's name field")
+        .send_keys("Gardener")
+        .await
+        .must("naming the assistant");
+    b.find(&format!(
+        "form.assistant[data-assistant=\"\"] input[name=\"kb\"][value=\"{kb_id}\"]"
+    ))
+    .await
+    .must("finding the base among the assistant's knowledge bases")
+    .click()
+    .await
+    .must("choosing the base for the assistant");
+    b.find("form.assistant[data-assistant=\"\"] button[type=\"submit\"]")
+        .await
+        .must("finding the save button")
+        .click()
+        .await
+        .must("saving the assistant");
+    st.wait(
+        "the saved assistant to show its knowledge base checked",
+        &format!(
+            "[...document.querySelectorAll('form.assistant')].some(f => f.dataset.assistant !== '' \
+             && f.querySelector('input[name=\"name\"]').value === 'Gardener' \
+             && f.querySelector('input[name=\"kb\"][value=\"{kb_id}\"]').checked)"
+        ),
+    )
+    .await;
+
+    let log = b.browser_log().await.must("reading the browser log");
+    // The one refusal by design: the embedder change asked without confirmation (409).
+    let asked = format!(
+        "{}/api/v1/kb/{kb_id} - Failed to load resource: the server responded with a status of 409",
+        st.base
+    );
+    let problems: Vec<String> = our_problems(&log, &st.base)
+        .into_iter()
+        .filter(|p| !p.contains(&asked))
+        .collect();
+    assert!(
+        problems.is_empty(),
+        "expected no CSP violations or errors from Orchard's pages; the log has:\n{}",
+        problems.join("\n")
+    );
+    st.close().await;
+}

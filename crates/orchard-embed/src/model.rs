@@ -3,8 +3,13 @@
 //! Texts of a batch are packed one after another (no padding rows): every step but
 //! attention works token by token, and attention runs text by text over that text's own
 //! tokens only, which is exactly what an attention mask over padding computes, without
-//! computing the padding. Matrix products go through sgemm (matrixmultiply, which uses
-//! both cores for the large ones); attention heads are shared out between threads.
+//! computing the padding.
+//!
+//! Matrix products go through sgemm (`matrixmultiply`, reached through ndarray's safe
+//! API). Work is shared out between the machine's cores with scoped threads: the rows of
+//! the batch for the row-wise steps (projections, FFN, LayerNorm), the heads for
+//! attention. (matrixmultiply's own `threading` feature was slower: it splits each
+//! product separately and spins between them.)
 
 use crate::EmbedError;
 use crate::config::{BertConfig, Pooling};

@@ -497,3 +497,53 @@ fn weights_that_do_not_fit_the_config_are_refused() {
         EmbedError::WrongWeights { .. }
     ));
 }
+
+#[test]
+fn half_precision_weights_with_a_bert_prefix_load_too() {
+    use safetensors::tensor::{Dtype, TensorView};
+    // The real weights, stored as F16 (and BF16 for the embeddings) under `bert.` names,
+    // as a `BertFor…` model would save them.
+    let bytes = std::fs::read(model_dir().join("model.safetensors")).unwrap_or_default();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap_or_else(|e| panic!("{e}"));
+    let mut converted: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (name, view) in file.iter() {
+        if view.dtype() != Dtype::F32 {
+            continue;
+        }
+        let values = view
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+        let (dtype, data): (Dtype, Vec<u8>) = if name.starts_with("embeddings.") {
+            let data = values
+                .flat_map(|v| half::bf16::from_f32(v).to_le_bytes())
+                .collect();
+            (Dtype::BF16, data)
+        } else {
+            let data = values
+                .flat_map(|v| half::f16::from_f32(v).to_le_bytes())
+                .collect();
+            (Dtype::F16, data)
+        };
+        converted.push((format!("bert.{name}"), dtype, view.shape().to_vec(), data));
+    }
+    let views = converted.iter().map(|(name, dtype, shape, data)| {
+        let view = TensorView::new(*dtype, shape.clone(), data).unwrap_or_else(|e| panic!("{e}"));
+        (name.clone(), view)
+    });
+    let scratch = Scratch::new();
+    std::fs::remove_file(scratch.path().join("model.safetensors"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    safetensors::serialize_to_file(views, None, &scratch.path().join("model.safetensors"))
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let info = LocalEmbedder::check_dir(scratch.path()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        info.weights_bytes < 50_000_000,
+        "half the size of the F32 file"
+    );
+    let e = LocalEmbedder::load(scratch.path()).unwrap_or_else(|e| panic!("{e}"));
+    let v = e.embed(&[EXAMPLE]).unwrap_or_else(|e| panic!("{e}"));
+    let cos = cosine(&v[0], &reference_embedding(EXAMPLE));
+    assert!(cos > 0.999, "half-precision weights: cosine {cos}");
+}

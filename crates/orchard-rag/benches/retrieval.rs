@@ -18,6 +18,9 @@ const DIMS: usize = 384;
 const QUERIES: usize = 300;
 const K: usize = 10;
 
+/// Vectors with their ids, as the indexes take them.
+type Items = Vec<(u64, Vec<f32>)>;
+
 fn main() {
     bench_chunker();
     for n in [10_000, 100_000] {
@@ -247,12 +250,12 @@ fn bench_chunker() {
 
 /// `n` vectors and `QUERIES` queries around `n / 50` random centres: neighbours in a
 /// cluster have a cosine similarity near 0.5, like sentence embeddings on one topic.
-fn clustered(n: usize, rng: &mut Rng) -> (Vec<(u64, Vec<f32>)>, Vec<Vec<f32>>) {
+fn clustered(n: usize, rng: &mut Rng) -> (Items, Vec<Vec<f32>>) {
     let clusters = (n / 50).max(1);
     let centres: Vec<Vec<f32>> = (0..clusters)
         .map(|_| (0..DIMS).map(|_| rng.gauss()).collect())
         .collect();
-    let mut point = |rng: &mut Rng| -> Vec<f32> {
+    let point = |rng: &mut Rng| -> Vec<f32> {
         let centre = &centres[rng.below(clusters)];
         centre.iter().map(|&c| c + rng.gauss()).collect()
     };

@@ -146,56 +146,128 @@ pub fn chunk(loaded: &Loaded, opts: &ChunkOptions) -> Vec<Chunk> {
 
 /// Estimates how many tokens a BERT WordPiece or BPE tokenizer makes of `text`.
 ///
-/// This is an estimate, not a tokenizer: a word of up to six bytes counts as one token and
-/// a longer word as about one per four bytes (so letters of non-Latin alphabets, two or
-/// more bytes each, count more, as such tokenizers split them finer); each punctuation
-/// mark or symbol counts as one, and so does each Chinese, Japanese or Korean character.
-/// For English prose it comes out somewhat above a real tokenizer's count, which keeps
-/// chunks within a model's input. It is additive over text split at whitespace.
+/// This is an estimate, not a tokenizer. A word of up to six bytes counts as one token
+/// and a longer one as about one per four bytes (so letters of non-Latin alphabets, two
+/// or more bytes each, count more, as such tokenizers split them finer); a switch between
+/// letters and digits inside a word starts a new piece (`sha256`, hex strings); each
+/// punctuation mark or symbol counts as one, and so does each Chinese, Japanese or Korean
+/// character.
+///
+/// Measured against all-MiniLM-L6-v2's WordPiece tokenizer on 256-token chunks, the
+/// median ratio is 0.97 to 1.05 (English documentation, Rust source, crate READMEs) and
+/// 83% to 97% of chunks are within 15%; 3% to 4% are underestimated by more, the worst
+/// (hex dumps, base64) by up to half. Choose a chunk size some 15% below a model's input
+/// limit; the rare longer chunk loses its end to the embedder, not to keyword search.
+///
+/// The count is additive over text split at whitespace or punctuation.
 pub fn count_tokens(text: &str) -> usize {
-    let mut tokens = 0;
-    let mut word = 0;
-    for c in text.chars() {
-        match classify(c) {
-            Class::Word => word += c.len_utf8(),
+    let bytes = text.as_bytes();
+    let mut counter = Counter::default();
+    let mut i = 0;
+    while let Some(&byte) = bytes.get(i) {
+        // ASCII by table, the rest by decoding: most text is mostly ASCII.
+        if byte.is_ascii() {
+            counter.push(ASCII_CLASS[usize::from(byte)], 1);
+            i += 1;
+        } else {
+            let Some(c) = text.get(i..).and_then(|rest| rest.chars().next()) else {
+                break;
+            };
+            counter.push(classify(c), c.len_utf8());
+            i += c.len_utf8();
+        }
+    }
+    counter.total()
+}
+
+/// The running token estimate of [`count_tokens`], fed one character at a time (forwards
+/// or backwards: the count is the same).
+#[derive(Debug, Default)]
+struct Counter {
+    /// Tokens of everything before the current word.
+    tokens: usize,
+    /// Bytes of the current word (a run of letters, or of digits).
+    word: usize,
+    /// Whether the current word is digits.
+    digits: bool,
+}
+
+impl Counter {
+    #[inline]
+    fn push(&mut self, class: Class, len: usize) {
+        match class {
+            Class::Letter | Class::Digit => {
+                let digits = class == Class::Digit;
+                if self.word > 0 && digits != self.digits {
+                    self.tokens += word_tokens(self.word);
+                    self.word = 0;
+                }
+                self.digits = digits;
+                self.word += len;
+            }
             Class::Space => {
-                tokens += word_tokens(word);
-                word = 0;
+                self.tokens += word_tokens(self.word);
+                self.word = 0;
             }
             Class::Mark => {
-                tokens += word_tokens(word) + 1;
-                word = 0;
+                self.tokens += word_tokens(self.word) + 1;
+                self.word = 0;
             }
         }
     }
-    tokens + word_tokens(word)
+
+    /// Tokens so far, the current word included.
+    #[inline]
+    fn total(&self) -> usize {
+        self.tokens + word_tokens(self.word)
+    }
 }
+
+/// [`classify`] for each ASCII character.
+const ASCII_CLASS: [Class; 128] = {
+    let mut table = [Class::Mark; 128];
+    let mut byte = 0;
+    while byte < 128 {
+        let c = byte as u8;
+        if c.is_ascii_digit() {
+            table[byte] = Class::Digit;
+        } else if c.is_ascii_alphabetic() {
+            table[byte] = Class::Letter;
+        } else if c.is_ascii_whitespace() {
+            table[byte] = Class::Space;
+        }
+        byte += 1;
+    }
+    table
+};
 
 /// What a character is to the token estimate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Class {
-    /// Part of a word (letters, digits).
-    Word,
+    /// Part of a word.
+    Letter,
+    /// Part of a number (ASCII digits; other digits count as letters).
+    Digit,
     /// Whitespace: ends a word, no token of its own.
     Space,
     /// A token of its own: punctuation, a symbol, a CJK character.
     Mark,
 }
 
+impl Class {
+    fn is_word(self) -> bool {
+        matches!(self, Class::Letter | Class::Digit)
+    }
+}
+
 fn classify(c: char) -> Class {
     if c.is_ascii() {
-        if c.is_ascii_alphanumeric() {
-            Class::Word
-        } else if c.is_ascii_whitespace() {
-            Class::Space
-        } else {
-            Class::Mark
-        }
+        ASCII_CLASS[usize::from(c as u8)]
     } else if is_cjk(c) {
         Class::Mark
     } else if c.is_alphanumeric() || ('\u{300}'..='\u{36F}').contains(&c) {
         // Combining accents belong to the letter before them.
-        Class::Word
+        Class::Letter
     } else if c.is_whitespace() {
         Class::Space
     } else {
@@ -308,7 +380,14 @@ impl Chunker<'_> {
             }
         }
         if self.current.is_none() {
-            self.open(start);
+            // A block that fits a chunk on its own is not split to make room for the
+            // overlap; the overlap shrinks instead.
+            let room = if tokens <= self.size {
+                self.size - tokens
+            } else {
+                self.overlap
+            };
+            self.open(start, room);
         }
         if let Some(current) = &mut self.current
             && current.total() + tokens <= self.size
@@ -330,7 +409,7 @@ impl Chunker<'_> {
                 return;
             }
             if self.current.is_none() {
-                self.open(pos);
+                self.open(pos, self.overlap);
             }
             let budget = self.current.as_ref().map_or(self.size, |current| {
                 self.size.saturating_sub(current.total())
@@ -359,24 +438,34 @@ impl Chunker<'_> {
         }
     }
 
-    /// Starts a chunk at `start`, with the end of the previous chunk as overlap.
-    fn open(&mut self, start: usize) {
+    /// Starts a chunk at `start`, with up to `room` tokens (and at most the overlap
+    /// setting) from the end of the previous chunk as overlap; none if `room` is under
+    /// half the setting, as a few words of context help no one.
+    fn open(&mut self, start: usize, room: usize) {
+        let max = if room * 2 >= self.overlap {
+            self.overlap.min(room)
+        } else {
+            0
+        };
         // After a cut inside a word the overlap would join the word's two halves, which
         // count more tokens together than apart; such a chunk goes without.
         let inside_word = |prev_end: usize| {
             prev_end == start
-                && self.slice(0, start).chars().next_back().map(classify) == Some(Class::Word)
+                && self
+                    .slice(0, start)
+                    .chars()
+                    .next_back()
+                    .is_some_and(|c| classify(c).is_word())
                 && self
                     .text
                     .get(start..)
                     .and_then(|rest| rest.chars().next())
-                    .map(classify)
-                    == Some(Class::Word)
+                    .is_some_and(|c| classify(c).is_word())
         };
         let (lead, lead_tokens) = match self.previous {
-            Some((prev_start, prev_end)) if self.overlap > 0 && !inside_word(prev_end) => {
+            Some((prev_start, prev_end)) if max > 0 && !inside_word(prev_end) => {
                 let tail = self.slice(prev_start, prev_end);
-                let from = tail_start(tail, self.overlap);
+                let from = tail_start(tail, max);
                 let tokens = count_tokens(tail.get(from..).unwrap_or_default());
                 if tokens == 0 {
                     (start, 0)
@@ -407,9 +496,6 @@ impl Chunker<'_> {
         let text = self
             .slice(current.lead.min(current.start), current.end)
             .to_owned();
-        // Counted again rather than summed: pieces cut inside a word count a little more
-        // apart than together.
-        let tokens = count_tokens(&text);
         let chunk = Chunk {
             text,
             start: current.start,
@@ -421,7 +507,7 @@ impl Chunker<'_> {
                 .filter(|(_, title)| !title.is_empty())
                 .map(|(_, title)| title.clone())
                 .collect(),
-            tokens,
+            tokens: current.total(),
         };
         self.out.push(chunk);
         self.previous = Some((current.start, current.end));
@@ -432,37 +518,26 @@ impl Chunker<'_> {
 /// with at most `max` tokens after it, moved on to the first sentence start after it if
 /// that still keeps at least half of `max`.
 fn tail_start(text: &str, max: usize) -> usize {
-    let mut tokens = 0;
-    let mut word = 0;
+    let mut counter = Counter::default();
     let mut best = text.len();
-    let mut fits_whole = true;
+    // Walking back, `after` is the class of the character after `c`.
+    let mut after = None;
     for (i, c) in text.char_indices().rev() {
         let class = classify(c);
-        if class == Class::Word {
-            word += c.len_utf8();
-            continue;
+        counter.push(class, c.len_utf8());
+        if counter.total() > max {
+            break;
         }
-        if word > 0 {
-            tokens += word_tokens(word);
-            word = 0;
-            if tokens > max {
-                fits_whole = false;
-                break;
-            }
+        // Words start after whitespace (not after an apostrophe or a hyphen); CJK
+        // characters are words of their own.
+        if class == Class::Space && after.is_some_and(|after| after != Class::Space) {
             best = i + c.len_utf8();
+        } else if is_cjk(c) {
+            best = i;
         }
-        if class == Class::Mark {
-            tokens += 1;
-            if tokens > max {
-                fits_whole = false;
-                break;
-            }
-            if is_cjk(c) {
-                best = i;
-            }
-        }
+        after = Some(class);
     }
-    if fits_whole && tokens + word_tokens(word) <= max {
+    if counter.total() <= max {
         return 0;
     }
 
@@ -490,14 +565,13 @@ fn tail_start(text: &str, max: usize) -> usize {
 /// between any two characters. Returns its length in bytes (at least one character when
 /// `text` is not empty) and its tokens.
 fn cut(text: &str, budget: usize) -> (usize, usize) {
-    let mut committed = 0;
-    let mut word = 0;
+    let mut counter = Counter::default();
     let mut sentence = (0, 0);
     let mut boundary = (0, 0);
     let mut hard = (0, 0);
     let mut prev: Option<char> = None;
     for (i, c) in text.char_indices() {
-        let here = committed + word_tokens(word);
+        let here = counter.total();
         if here > budget {
             return choose(text, budget, [sentence, boundary, hard]);
         }
@@ -511,20 +585,10 @@ fn cut(text: &str, budget: usize) -> (usize, usize) {
                 boundary = (i, here);
             }
         }
-        match class {
-            Class::Word => word += c.len_utf8(),
-            Class::Space => {
-                committed += word_tokens(word);
-                word = 0;
-            }
-            Class::Mark => {
-                committed += word_tokens(word) + 1;
-                word = 0;
-            }
-        }
+        counter.push(class, c.len_utf8());
         prev = Some(c);
     }
-    let total = committed + word_tokens(word);
+    let total = counter.total();
     if total <= budget {
         return (text.len(), total);
     }
@@ -768,6 +832,9 @@ mod tests {
         assert_eq!(count_tokens("café"), 1);
         assert_eq!(count_tokens("cafe\u{301}"), 1);
         assert_eq!(count_tokens("fn main() {}"), 6);
+        assert_eq!(count_tokens("2026"), 1);
+        assert_eq!(count_tokens("sha256"), 2);
+        assert_eq!(count_tokens("0x8cbccc"), 4);
         // Additive over whitespace.
         let a = "Some words, and more.";
         let b = "知识 库 x";
@@ -942,6 +1009,24 @@ A reference is like a pointer.
             assert!(next.text.starts_with("Sentence"), "{:?}", next.text);
             assert!(count_tokens(&text[lead..prev.end]) <= 16);
         }
+    }
+
+    #[test]
+    fn overlap_gives_way_to_whole_paragraphs() {
+        let para = "A paragraph that fits a chunk by itself, but not with the overlap too.";
+        let size = count_tokens(para) + 2;
+        let text = [para; 4].join("\n\n");
+        let doc = loaded("a.txt", &text);
+        let chunks = chunk(&doc, &opts(size, 6));
+        check(&doc, &chunks, size);
+        assert_eq!(chunks.len(), 4);
+        for chunk in &chunks {
+            assert!(chunk.text.ends_with(para), "{:?}", chunk.text);
+        }
+        // Under half the overlap setting fits: none at all.
+        let chunks = chunk(&doc, &opts(size, 7));
+        check(&doc, &chunks, size);
+        assert!(chunks.iter().all(|chunk| chunk.text == para), "{chunks:#?}");
     }
 
     #[test]

@@ -107,7 +107,9 @@ pub struct IvfParams {
     pub nprobe: usize,
     /// The most k-means (Lloyd) iterations; they stop early once no vector changes list.
     pub iterations: usize,
-    /// How many vectors per list k-means learns from (a sample, for speed).
+    /// How many vectors per list k-means learns from (a sample, for speed). A larger
+    /// sample with fewer iterations gave better lists for the same build time than the
+    /// reverse on clustered data.
     pub sample_per_list: usize,
     /// The seed of the sample and the starting centroids; the same seed and vectors give
     /// the same index.
@@ -119,8 +121,8 @@ impl Default for IvfParams {
         Self {
             lists: 0,
             nprobe: 0,
-            iterations: 10,
-            sample_per_list: 48,
+            iterations: 6,
+            sample_per_list: 96,
             seed: 0x5EED_0F0C_4A7D,
         }
     }
@@ -135,9 +137,10 @@ impl Default for IvfParams {
 /// vectors). A true neighbour that k-means put in a list further away is missed, which
 /// is why results are approximate; the similarities returned are exact.
 ///
-/// Builds are deterministic for the same vectors and [`IvfParams`]. Building assigns
-/// every vector to a centroid using all the machine's cores (up to 8) for a moment: about
-/// a second for 100,000 vectors of 384 dimensions.
+/// Builds are deterministic for the same vectors and [`IvfParams`], and use all the
+/// machine's cores (up to 8): for 100,000 vectors of 384 dimensions about 5 seconds of
+/// CPU time, so build on a blocking thread and keep the index rather than rebuilding it
+/// per query.
 #[derive(Debug, Clone)]
 pub struct IvfIndex {
     dims: usize,
@@ -178,9 +181,9 @@ impl IvfIndex {
     }
 
     /// The default number of lists searched for an index with `lists` lists: a tenth of
-    /// them, at least 8. On clustered data (as embeddings of text are) it finds about
-    /// 99% of the exact top 10 with `sqrt(n)` lists, comparing about a tenth of the
-    /// vectors.
+    /// them, at least 8, so about a tenth of the vectors are compared. On synthetic
+    /// clustered data (384 dimensions, 50 vectors per cluster) it finds 97% of the exact
+    /// top 10 at 100,000 vectors and all of it at 30,000 (see `benches/retrieval.rs`).
     pub fn default_nprobe(lists: usize) -> usize {
         lists.div_ceil(10).max(8).min(lists.max(1))
     }

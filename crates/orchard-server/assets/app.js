@@ -65,6 +65,37 @@ function replaceMessage(id, html) {
   const old = document.getElementById("m" + id);
   if (!old) return;
   old.replaceWith(fragment(html));
+  linkCitations();
+}
+
+// Turns the `[n]` markers of answers with sources into links to the cited passages.
+// Works on the rendered (sanitised) DOM's text nodes: model text is never parsed as
+// HTML here, each link is built element by element.
+function linkCitations(root) {
+  $$("article.msg", root || document).forEach((art) => {
+    const links = {};
+    $$(".sources a[data-cite]", art).forEach((a) => { links[a.dataset.cite] = a; });
+    const body = $(".body", art);
+    if (!body || !Object.keys(links).length) return;
+    const walk = document.createTreeWalker(body, NodeFilter.SHOW_TEXT);
+    const nodes = [];
+    while (walk.nextNode()) nodes.push(walk.currentNode);
+    for (const node of nodes) {
+      if (node.parentElement.closest("a, code, pre") || !/\[\d+\]/.test(node.data)) continue;
+      const out = document.createDocumentFragment();
+      for (const part of node.data.split(/(\[\d+\])/)) {
+        const m = /^\[(\d+)\]$/.exec(part);
+        const src = m && links[m[1]];
+        if (src) {
+          const a = document.createElement("a");
+          a.href = src.getAttribute("href"); a.className = "cite"; a.textContent = part;
+          a.title = src.textContent;
+          out.appendChild(a);
+        } else if (part) out.appendChild(document.createTextNode(part));
+      }
+      node.replaceWith(out);
+    }
+  });
 }
 
 // Follows one answer: the server sends the rendered text as it grows and, at the end,
@@ -109,6 +140,17 @@ function selectedModels() {
   return $$('#model-picker input[name="model"]:checked').map((i) => i.value);
 }
 
+function selectedBases() {
+  return $$('#kb-picker input[name="kb"]:checked').map((i) => i.value);
+}
+
+function updateKbSummary() {
+  const sum = $("#kb-summary");
+  if (!sum) return;
+  const names = $$('#kb-picker input[name="kb"]:checked').map((i) => i.parentElement.textContent.trim());
+  sum.textContent = names.length ? "📚 " + names.join(", ") : S.knowledge;
+}
+
 function updateModelSummary() {
   const sum = $("#model-summary");
   if (!sum) return;
@@ -147,6 +189,7 @@ function startedTurn(res) {
   const empty = $(".empty", box);
   if (empty) empty.remove();
   box.appendChild(fragment(res.html));
+  linkCitations(box);
   setLeaf(res.reply_ids[res.reply_ids.length - 1] || res.question_id);
   res.reply_ids.forEach(follow);
   box.scrollTop = box.scrollHeight;
@@ -161,6 +204,7 @@ async function send() {
     text,
     models: selectedModels(),
     attachments,
+    knowledge: selectedBases().map(Number),
   };
   if (c.dataset.topic) body.topic_id = Number(c.dataset.topic);
   if (c.dataset.leaf) body.parent_id = Number(c.dataset.leaf);
@@ -226,6 +270,7 @@ async function reloadConversation() {
   box.textContent = "";
   if (res.has_more) box.appendChild(olderButton());
   box.appendChild(fragment(res.html));
+  linkCitations(box);
   box.dataset.hasMore = res.has_more ? "1" : "";
   box.dataset.oldest = res.oldest || "";
   const last = res.messages[res.messages.length - 1];
@@ -250,6 +295,7 @@ async function loadOlder() {
     const btn = $("#load-older", box);
     if (btn) btn.remove();
     box.insertBefore(fragment(res.html), box.firstChild);
+    linkCitations(box);
     if (res.has_more) box.insertBefore(olderButton(), box.firstChild);
     box.dataset.hasMore = res.has_more ? "1" : "";
     box.dataset.oldest = res.oldest || "";
@@ -487,7 +533,11 @@ async function saveAssistant(form) {
   };
   const id = form.dataset.assistant;
   try {
-    await api(id ? "PUT" : "POST", "/api/v1/assistants" + (id ? "/" + id : ""), body);
+    const a = await api(id ? "PUT" : "POST", "/api/v1/assistants" + (id ? "/" + id : ""), body);
+    if ($("fieldset.kb-use", form)) {
+      const knowledge = $$('input[name="kb"]:checked', form).map((i) => Number(i.value));
+      await api("PUT", "/api/v1/assistants/" + a.id + "/knowledge", { knowledge });
+    }
     location.reload();
   } catch (e) {
     notice(e.message, $(".notice", form));
@@ -641,6 +691,9 @@ function wireChat() {
   });
   $$('#model-picker input[name="model"]').forEach((i) => i.addEventListener("change", updateModelSummary));
   updateModelSummary();
+  $$('#kb-picker input[name="kb"]').forEach((i) => i.addEventListener("change", updateKbSummary));
+  updateKbSummary();
+  linkCitations();
   const searchBox = $("#search");
   // Debounced: one query per pause in typing, not one per key.
   searchBox.addEventListener("input", () => {
@@ -657,5 +710,165 @@ function wireChat() {
   if (!jump) ta.focus();
 }
 
+// ---- Knowledge bases ---------------------------------------------------------------
+
+function kbForm(form) {
+  return {
+    name: formValue(form, "name"),
+    embedder: formValue(form, "embedder") || "none",
+    chunk_size: Number(formValue(form, "chunk_size")),
+    chunk_overlap: Number(formValue(form, "chunk_overlap")),
+    rerank: formValue(form, "rerank") || null,
+  };
+}
+
+// A document's row, replaced by a state at least as new (`onlyNew`: added if missing):
+// a late answer never undoes a live update.
+function putRow(d, onlyNew) {
+  const old = document.getElementById("doc" + d.id);
+  if (old && (onlyNew === true || Number(old.dataset.updated) > d.updated_at)) return;
+  const row = fragment(d.html);
+  if (old) old.replaceWith(row); else $("#docs").appendChild(row);
+  const empty = $("#docs-empty");
+  if (empty) empty.remove();
+}
+
+function kbHit(h) {
+  const li = document.createElement("li");
+  const a = document.createElement("a");
+  a.href = h.url; a.textContent = h.label;
+  const loc = h.passage.location;
+  const where = document.createElement("p");
+  where.className = "loc";
+  where.textContent = [loc.page ? S.kb_page + " " + loc.page : "", loc.heading_path.length ? S.kb_section + ": " + loc.heading_path.join(" › ") : ""]
+    .filter(Boolean).join(" · ");
+  const why = document.createElement("p");
+  why.className = "why";
+  why.textContent = [
+    S.kb_keyword + ": " + (h.keyword ? "#" + h.keyword.rank + " · BM25 " + h.keyword.bm25.toPrecision(3) : "—"),
+    S.kb_vector + ": " + (h.vector ? "#" + h.vector.rank + " · cosine " + h.vector.cosine.toFixed(3) : "—"),
+    h.rerank == null ? "" : S.kb_rerank_score + ": " + h.rerank.toFixed(3),
+  ].filter(Boolean).join(" | ");
+  const text = document.createElement("blockquote");
+  text.textContent = h.passage.text;
+  li.append(a, where, why, text);
+  return li;
+}
+
+function wireKb() {
+  const create = $("#kb-create");
+  if (create) create.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try {
+      const kb = await api("POST", "/api/v1/kb", kbForm(create));
+      location.href = "/kb/" + kb.id;
+    } catch (e) { notice(e.message, $("#kb-notice")); }
+  });
+  const mark = $("mark#passage");
+  if (mark) { mark.scrollIntoView({ block: "center" }); mark.focus({ preventScroll: true }); }
+  const root = $("#kb");
+  if (!root) return;
+  const id = root.dataset.kb;
+  const say = (t) => notice(t, $("#kb-notice"));
+  // Live status: every document change of this base arrives here, rendered. Once
+  // subscribed (and after a reconnection, or missed events), the page catches up with
+  // what changed before.
+  const catchUp = async () => {
+    try { (await api("GET", "/api/v1/kb/" + id + "/documents?html=true")).forEach((d) => putRow(d)); }
+    catch (e) { say(e.message); }
+  };
+  const ready = new Promise((resolve) => {
+    const es = new EventSource("/api/v1/kb/events?kb=" + id);
+    es.addEventListener("ready", () => { catchUp(); resolve(); });
+    es.addEventListener("document", (ev) => putRow(JSON.parse(ev.data)));
+    es.addEventListener("embedded", (ev) => {
+      const d = JSON.parse(ev.data);
+      const st = $("#doc" + d.document + " .st");
+      if (st) st.textContent = S.kb_status_embedding + " " + d.done + "/" + d.total;
+    });
+    es.addEventListener("lagged", catchUp);
+  });
+  const add = async (body) => {
+    say(S.kb_uploading);
+    try {
+      await ready;
+      const res = await api("POST", "/api/v1/kb/" + id + "/documents", body);
+      res.documents.forEach((d) => putRow(d, true));
+      say(res.skipped.map((s) => s.join(": ")).join("; "));
+      return true;
+    } catch (e) { say(e.message); return false; }
+  };
+  $("#kb-files").addEventListener("change", async (ev) => {
+    const files = [];
+    try { for (const f of ev.target.files) files.push(await readFile(f)); }
+    catch (e) { say(e.message); return; }
+    ev.target.value = "";
+    if (files.length) await add({ files });
+  });
+  const urls = $("#kb-urls");
+  urls.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const list = urls.elements.urls.value.split("\n").map((u) => u.trim()).filter(Boolean);
+    if (list.length && await add({ urls: list })) urls.reset();
+  });
+  const note = $("#kb-note");
+  note.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    if (note.elements.note.value.trim() && await add({ note: note.elements.note.value })) note.reset();
+  });
+  root.addEventListener("click", async (ev) => {
+    const btn = ev.target instanceof Element && ev.target.closest("[data-kb-act]");
+    if (!btn) return;
+    const row = btn.closest("tr[data-doc]");
+    try {
+      const act = btn.dataset.kbAct;
+      if (act === "retry") putRow(await api("POST", "/api/v1/kb/documents/" + row.dataset.doc + "/retry"));
+      else if (act === "remove" && confirm(S.kb_remove_confirm)) {
+        await api("DELETE", "/api/v1/kb/documents/" + row.dataset.doc);
+        row.remove();
+      } else if (act === "reindex") await api("POST", "/api/v1/kb/" + id + "/reindex");
+      else if (act === "delete" && confirm(S.kb_delete_confirm)) {
+        await api("DELETE", "/api/v1/kb/" + id);
+        location.href = "/kb";
+      }
+    } catch (e) { say(e.message); }
+  });
+  const search = $("#kb-search");
+  search.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const out = $("#kb-hits");
+    const q = new URLSearchParams({ q: formValue(search, "q"), mode: formValue(search, "mode"), top: formValue(search, "top") || "5" });
+    try {
+      const res = await api("GET", "/api/v1/kb/" + id + "/search?" + q);
+      const mode = { hybrid: S.kb_mode_hybrid, keyword: S.kb_keyword, vector: S.kb_vector }[res.mode] || res.mode;
+      $("#kb-search-mode").textContent = S.kb_mode + ": " + mode + (res.notes.length ? " — " + res.notes.join("; ") : "");
+      out.textContent = "";
+      if (!res.hits.length) { const li = document.createElement("li"); li.textContent = S.kb_no_hits; out.appendChild(li); }
+      res.hits.forEach((h) => out.appendChild(kbHit(h)));
+    } catch (e) { $("#kb-search-mode").textContent = e.message; }
+  });
+  const settings = $("#kb-settings");
+  const confirmBtn = $("#kb-confirm");
+  const save = async (confirmed) => {
+    const body = kbForm(settings);
+    if (confirmed) body.confirm = true;
+    notice("", $("#kb-settings-notice"));
+    try {
+      await api("PATCH", "/api/v1/kb/" + id, body);
+      location.reload();
+    } catch (e) {
+      if (e.code !== "embedder_change_cost") { notice(e.message, $("#kb-settings-notice")); return; }
+      // The cost first; the change only when the person confirms it.
+      $("#kb-cost").textContent = e.message;
+      confirmBtn.hidden = false;
+      confirmBtn.focus();
+    }
+  };
+  settings.addEventListener("submit", (ev) => { ev.preventDefault(); save(false); });
+  settings.addEventListener("change", () => { confirmBtn.hidden = true; $("#kb-cost").textContent = ""; });
+  confirmBtn.addEventListener("click", () => save(true));
+}
+
 wireChat();
 wireSettings();
+wireKb();

@@ -2,8 +2,8 @@
 //!
 //! - `/api/v1/…`: the JSON API ([`api`]), one error format, described by the committed
 //!   OpenAPI document `docs/openapi.json`.
-//! - `/`, `/t/{id}`, `/settings…`: the web UI ([`ui`]), rendered on the server, with one
-//!   small script and one style sheet embedded in the binary.
+//! - `/`, `/t/{id}`, `/settings…`, `/kb…`: the web UI ([`ui`]), rendered on the server,
+//!   with one small script and one style sheet embedded in the binary.
 //! - `/healthz`.
 //!
 //! Every response carries a strict Content-Security-Policy (no inline script, nothing
@@ -13,6 +13,7 @@
 
 pub mod api;
 mod error;
+mod ingest;
 pub mod session;
 pub mod ui;
 
@@ -30,9 +31,11 @@ use orchard_app::App;
 use orchard_app::live::Studio;
 use serde::Serialize;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 pub use error::ApiError;
 use error::ApiResult;
+use ingest::Ingestion;
 use session::Secret;
 use ui::i18n::Lang;
 
@@ -47,9 +50,23 @@ const BODY_LIMIT: usize = 64 * 1024 * 1024;
 pub struct AppState {
     studio: Arc<Studio>,
     secret: Secret,
+    /// Knowledge-base ingestion running in the background, one run per base.
+    ingestion: Arc<Ingestion>,
+    /// Becomes `true` when the server begins to shut down: long-lived event streams
+    /// end, so the graceful shutdown is not held open by them.
+    closing: Arc<watch::Sender<bool>>,
 }
 
 impl AppState {
+    fn new(studio: Arc<Studio>) -> Self {
+        Self {
+            studio,
+            secret: Secret::random(),
+            ingestion: Arc::default(),
+            closing: Arc::new(watch::channel(false).0),
+        }
+    }
+
     fn app(&self) -> &App {
         self.studio.app()
     }
@@ -143,10 +160,10 @@ async fn security_headers(mut resp: Response) -> Response {
 
 /// All routes, over a studio.
 pub fn router(studio: Arc<Studio>) -> Router {
-    let state = AppState {
-        studio,
-        secret: Secret::random(),
-    };
+    build(AppState::new(studio))
+}
+
+fn build(state: AppState) -> Router {
     let mut r = Router::new();
     for (_, path, handler) in api::routes() {
         r = r.route(path, handler);
@@ -179,16 +196,22 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let studio = Studio::new(app);
+    let state = AppState::new(studio.clone());
+    // Documents a previous run left unfinished are read and embedded again.
+    state.resume_ingestion().await;
     // Answers end (stored as cancelled) as soon as shutdown begins, so that their
-    // event streams close and the graceful shutdown is not held open by them.
+    // event streams close and the graceful shutdown is not held open by them; so do
+    // the knowledge-base event streams.
     let stopping = {
         let studio = studio.clone();
+        let closing = state.closing.clone();
         async move {
             shutdown.await;
+            closing.send_replace(true);
             studio.stop_all();
         }
     };
-    let served = axum::serve(listener, router(studio.clone()))
+    let served = axum::serve(listener, build(state))
         .with_graceful_shutdown(stopping)
         .await;
     if let Err(e) = studio.shutdown(Duration::from_secs(10)).await {

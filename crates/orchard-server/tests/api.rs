@@ -42,6 +42,8 @@ async fn the_openapi_document_and_the_routes_do_not_drift_apart() {
     for (method, path) in &documented {
         let concrete = path
             .replace("{id}", "999999")
+            .replace("{doc}", "999999")
+            .replace("{chunk}", "999999")
             .replace("{name}", "nobody")
             .replace("{mask}", "x")
             .replace("{model}", "m");

@@ -462,7 +462,8 @@ pub trait KnowledgeStore: Send + Sync {
         parsed: &ParsedDocument,
         next: DocStatus,
     ) -> Result<()> {
-        self.store_read(user, &[(id, Ok(parsed.clone()))], next).await
+        self.store_read(user, &[(id, Ok(parsed.clone()))], next)
+            .await
     }
     /// Stores the outcome of reading many documents in one transaction: passages of
     /// those that were read (which move to `next`), and the reason of those that

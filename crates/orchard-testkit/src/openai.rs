@@ -381,6 +381,10 @@ async fn embeddings(
     };
     let model = deployment.map_or_else(|| model_of(&body), str::to_owned);
     ctx.model.clone_from(&model);
+    // Held until `release()`, or until the client goes away.
+    if shared.embedding_hangs() && !conn.hang(shared).await {
+        return Next::Close;
+    }
     if let Some(e) = shared.pop_error() {
         return conn.respond_error(&ctx, &e).await;
     }

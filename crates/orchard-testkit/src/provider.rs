@@ -76,6 +76,8 @@ pub(crate) struct State {
     requests: Vec<RecordedRequest>,
     pub(crate) embedding_dims: usize,
     pub(crate) max_batch: usize,
+    /// Embedding requests answered before the rest hang (never answered).
+    pub(crate) embeddings_before_hang: Option<usize>,
     max_page: usize,
     pub(crate) rerank_format: RerankFormat,
 }
@@ -167,6 +169,19 @@ impl Shared {
         }
     }
 
+    /// Whether this embedding request is one to leave unanswered (counts it).
+    pub(crate) fn embedding_hangs(&self) -> bool {
+        let mut state = self.lock();
+        match state.embeddings_before_hang {
+            Some(0) => true,
+            Some(n) => {
+                state.embeddings_before_hang = Some(n - 1);
+                false
+            }
+            None => false,
+        }
+    }
+
     /// Pops the next queued reply if it is an error (embedding requests
     /// take errors from the queue but leave answers for generations).
     pub(crate) fn pop_error(&self) -> Option<ErrorReply> {
@@ -235,6 +250,7 @@ impl FakeProvider {
                 requests: Vec::new(),
                 embedding_dims: 8,
                 max_batch: 16,
+                embeddings_before_hang: None,
                 max_page: 1000,
                 rerank_format: RerankFormat::default(),
             }),
@@ -313,6 +329,15 @@ impl FakeProvider {
     /// the protocol's 400 error, so tests can prove a client batches.
     pub fn set_max_batch(&self, max: usize) {
         self.shared.lock().max_batch = max;
+    }
+
+    /// Answers `n` more OpenAI embedding requests, then holds every later one
+    /// without an answer (the connection stays open) until [`FakeProvider::release`]
+    /// or until the client goes away, as a provider that stops responding would;
+    /// `None` answers new ones again. For killing a client mid-ingestion at a known
+    /// point.
+    pub fn hang_embeddings_after(&self, n: Option<usize>) {
+        self.shared.lock().embeddings_before_hang = n;
     }
 
     /// Which rerank API `POST /v1/rerank` and `POST /v2/rerank` imitate

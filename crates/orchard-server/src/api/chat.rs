@@ -43,7 +43,7 @@ pub(crate) async fn topic(
 }
 
 /// `Some(None)` for an explicit `null`, `None` when the field is absent.
-fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+pub(crate) fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,
@@ -173,9 +173,23 @@ pub(crate) struct Fragment {
 
 #[derive(Deserialize)]
 pub(crate) struct Attachment {
-    name: String,
+    pub(crate) name: String,
     /// The file, base64-encoded.
     data: String,
+}
+
+impl Attachment {
+    /// The file's bytes.
+    pub(crate) fn decode(&self) -> ApiResult<Vec<u8>> {
+        base64::engine::general_purpose::STANDARD
+            .decode(self.data.as_bytes())
+            .map_err(|_| {
+                ApiError::invalid(format!(
+                    "the attachment '{}' is not valid base64",
+                    self.name
+                ))
+            })
+    }
 }
 
 #[derive(Deserialize)]
@@ -265,11 +279,7 @@ pub(crate) async fn send(
     let mut images = Vec::new();
     let mut files = Vec::new();
     for a in input.attachments {
-        let data = base64::engine::general_purpose::STANDARD
-            .decode(a.data.as_bytes())
-            .map_err(|_| {
-                ApiError::invalid(format!("the attachment '{}' is not valid base64", a.name))
-            })?;
+        let data = a.decode()?;
         if sniff_image(&data).is_some() {
             images.push(ImageInput { name: a.name, data });
         } else {

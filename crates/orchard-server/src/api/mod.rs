@@ -4,6 +4,7 @@
 //! drift test compares it with `docs/openapi.json`, so neither can change alone.
 
 mod chat;
+pub(crate) mod kb;
 mod settings;
 
 use axum::Json;
@@ -79,6 +80,16 @@ pub(crate) fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
             "/api/v1/assistants/{id}",
             delete(settings::delete_assistant),
         ),
+        (
+            M::GET,
+            "/api/v1/assistants/{id}/knowledge",
+            get(kb::assistant_knowledge),
+        ),
+        (
+            M::PUT,
+            "/api/v1/assistants/{id}/knowledge",
+            put(kb::set_assistant_knowledge),
+        ),
         (M::GET, "/api/v1/folders", get(settings::folders)),
         (M::POST, "/api/v1/folders", post(settings::create_folder)),
         (M::PUT, "/api/v1/folders/{id}", put(settings::rename_folder)),
@@ -116,6 +127,21 @@ pub(crate) fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
         (M::POST, "/api/v1/messages/{id}/switch", post(chat::switch)),
         (M::GET, "/api/v1/search", get(chat::search)),
         (M::POST, "/api/v1/import", post(chat::import)),
+        // Knowledge bases.
+        (M::GET, "/api/v1/kb", get(kb::list)),
+        (M::POST, "/api/v1/kb", post(kb::create)),
+        (M::GET, "/api/v1/kb/events", get(kb::events)),
+        (M::GET, "/api/v1/kb/{id}", get(kb::get_one)),
+        (M::PATCH, "/api/v1/kb/{id}", patch(kb::update)),
+        (M::DELETE, "/api/v1/kb/{id}", delete(kb::delete)),
+        (M::GET, "/api/v1/kb/{id}/documents", get(kb::documents)),
+        (M::POST, "/api/v1/kb/{id}/documents", post(kb::add)),
+        (M::POST, "/api/v1/kb/{id}/reindex", post(kb::reindex)),
+        (M::GET, "/api/v1/kb/{id}/search", get(kb::search)),
+        (M::POST, "/api/v1/kb/documents/{doc}/retry", post(kb::retry)),
+        (M::DELETE, "/api/v1/kb/documents/{doc}", delete(kb::remove)),
+        (M::GET, "/api/v1/kb/passages/{chunk}", get(kb::passage)),
+        (M::GET, "/api/v1/embedders", get(kb::embedders)),
     ]
 }
 

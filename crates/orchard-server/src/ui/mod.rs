@@ -5,6 +5,7 @@
 //! work with the JSON API for everything they change.
 
 pub mod i18n;
+pub(crate) mod kb;
 pub mod view;
 
 use axum::Router;
@@ -47,6 +48,9 @@ pub(crate) fn routes(r: Router<AppState>) -> Router<AppState> {
         .route("/settings", get(settings_general))
         .route("/settings/providers", get(settings_providers))
         .route("/settings/assistants", get(settings_assistants))
+        .route("/kb", get(kb::list_page))
+        .route("/kb/{id}", get(kb::base_page))
+        .route("/kb/passage/{chunk}", get(kb::passage_page))
         .route(
             "/assets/app.js",
             get(|| asset(APP_JS, "text/javascript; charset=utf-8")),
@@ -168,6 +172,7 @@ async fn chat(
     let assistants = app.store().assistants(user).await?;
     let folders = app.store().folders(user).await?;
     let models = crate::api::pickable_models(s).await?;
+    let bases = app.kb_list().await?;
     let topic = match topic_id {
         Some(id) => Some(app.store().topic(user, id).await?),
         None => None,
@@ -275,6 +280,20 @@ async fn chat(
                                 }
                             }
                         }
+                        @if !bases.is_empty() {
+                            details class="model-picker kb-picker" id="kb-picker" {
+                                summary id="kb-summary" aria-label=(t.choose_knowledge) { (t.knowledge) }
+                                fieldset {
+                                    legend { (t.choose_knowledge) }
+                                    @for kb in &bases {
+                                        label {
+                                            input type="checkbox" name="kb" value=(kb.id);
+                                            " " (kb.name)
+                                        }
+                                    }
+                                }
+                            }
+                        }
                         label class="attach" {
                             span class="sr-only" { (t.attach) }
                             input type="file" id="attach" multiple aria-label=(t.attach);
@@ -361,6 +380,7 @@ fn sidebar(
                 }
             }
             nav class="bottom" {
+                a href="/kb" id="kb-link" { "📚 " (t.knowledge_bases) }
                 a href="/settings" { "⚙ " (t.settings) }
             }
         }
@@ -406,6 +426,7 @@ fn settings_nav(lang: Lang, current: &str) -> Markup {
             (item("/settings", t.settings_general))
             (item("/settings/providers", t.settings_providers))
             (item("/settings/assistants", t.settings_assistants))
+            (item("/kb", t.knowledge_bases))
         }
     }
 }
@@ -573,6 +594,17 @@ async fn settings_assistants(
     let t = lang.s();
     let assistants = s.app().store().assistants(s.app().user()).await?;
     let models = crate::api::pickable_models(&s).await?;
+    let bases = s.app().kb_list().await?;
+    let mut uses = std::collections::HashMap::new();
+    for a in &assistants {
+        uses.insert(
+            a.id,
+            s.app()
+                .store()
+                .assistant_knowledge_bases(s.app().user(), a.id)
+                .await?,
+        );
+    }
     let providers = s.app().store().providers(s.app().user()).await?;
     let model_of = |a: &orchard_core::assistant::Assistant| {
         a.fields.model.as_ref().and_then(|m| {
@@ -611,6 +643,19 @@ async fn settings_assistants(
                     }
                 }
                 p class="help" { (t.context_count_help) }
+                @if !bases.is_empty() {
+                    @let used = a.and_then(|a| uses.get(&a.id));
+                    fieldset class="kb-use" {
+                        legend { (t.kb_assistant_help) }
+                        @for kb in &bases {
+                            label {
+                                input type="checkbox" name="kb" value=(kb.id)
+                                    checked[used.is_some_and(|u| u.contains(&kb.id))];
+                                " " (kb.name)
+                            }
+                        }
+                    }
+                }
                 button type="submit" class="primary" { (t.save) }
                 @if a.is_some() { " " button type="button" data-assistant-act="delete" class="danger" { (t.delete) } }
                 p class="notice" role="alert" {}

@@ -53,6 +53,26 @@ fn json_field(data: Option<&str>, field: &str) -> Option<serde_json::Value> {
         .filter(|v| !v.is_null())
 }
 
+/// One entry of a reply's citation block: which passage `[n]` refers to.
+#[derive(serde::Deserialize)]
+struct Cite {
+    n: u32,
+    chunk: i64,
+    #[serde(default)]
+    label: String,
+}
+
+/// The passages a reply was given, numbered as the model saw them.
+fn citations(m: &Message) -> Vec<Cite> {
+    m.blocks
+        .iter()
+        .filter(|b| b.kind == BlockKind::Citation)
+        .filter_map(|b| b.data.as_deref())
+        .filter_map(|d| serde_json::from_str::<Vec<Cite>>(d).ok())
+        .flatten()
+        .collect()
+}
+
 fn seconds(ms: u64) -> String {
     format!("{:.1} s", ms as f64 / 1000.0)
 }
@@ -159,6 +179,17 @@ pub fn entry(e: &BranchEntry, lang: Lang) -> Markup {
                 }
             }
             div class="md body" { (PreEscaped(body)) }
+            @let cites = citations(m);
+            @if !cites.is_empty() {
+                section class="sources" aria-label=(s.sources) {
+                    h4 { (s.sources) }
+                    ol {
+                        @for c in &cites {
+                            li { a href=(format!("/kb/passage/{}", c.chunk)) data-cite=(c.n) { "[" (c.n) "] " (c.label) } }
+                        }
+                    }
+                }
+            }
             @let files: Vec<_> = m.blocks.iter().filter(|b| matches!(b.kind, BlockKind::Image | BlockKind::File)).collect();
             @if !files.is_empty() {
                 ul class="attachments" {

@@ -192,7 +192,13 @@ impl Tab {
         let mut r = self.send(method, path, body, extra).await;
         let (status, headers) = read_head(&mut r).await;
         let mut bytes = Vec::new();
-        r.read_to_end(&mut bytes).await.unwrap();
+        // An event stream does not end: its body is read with `events`, not here.
+        let stream = headers.iter().any(|(k, v)| {
+            k.eq_ignore_ascii_case("content-type") && v.starts_with("text/event-stream")
+        });
+        if !stream {
+            r.read_to_end(&mut bytes).await.unwrap();
+        }
         let chunked = headers
             .iter()
             .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
@@ -240,14 +246,13 @@ impl Tab {
 
     /// Subscribes to an answer's event stream.
     pub async fn events(&self, reply: i64) -> Events {
-        let mut r = self
-            .send(
-                "GET",
-                &format!("/api/v1/messages/{reply}/stream"),
-                None,
-                &[],
-            )
-            .await;
+        self.stream(&format!("/api/v1/messages/{reply}/stream"))
+            .await
+    }
+
+    /// Subscribes to the event stream at `path`.
+    pub async fn stream(&self, path: &str) -> Events {
+        let mut r = self.send("GET", path, None, &[]).await;
         let (status, headers) = read_head(&mut r).await;
         assert_eq!(status, 200);
         assert!(

@@ -103,7 +103,7 @@ fn vector_bytes(v: &[f32]) -> Vec<u8> {
 }
 
 fn vector_from_bytes(b: &[u8]) -> Result<Vec<f32>> {
-    if b.len() % 4 != 0 {
+    if !b.len().is_multiple_of(4) {
         return Err(corrupt("embedding", &format!("{} bytes", b.len())));
     }
     Ok(b.chunks_exact(4)
