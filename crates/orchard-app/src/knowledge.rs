@@ -33,6 +33,9 @@ const MAX_DOCUMENT_CHARS: usize = 20_000_000;
 const MAX_FETCH_BYTES: u64 = 50 * 1024 * 1024;
 /// Candidates each retriever contributes before fusion.
 const CANDIDATES: usize = 50;
+/// Share of a base's passages above which a word is left out of a keyword search that
+/// has rarer words.
+const COMMON_WORD_SHARE: f64 = 0.1;
 /// Longest wait for a query's vector before searching by keyword alone.
 const QUERY_EMBED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 /// Documents read per transaction.
@@ -232,6 +235,11 @@ impl App {
     }
 
     async fn kb_notify_doc(&self, id: DocumentId) {
+        // Reading the document costs a query; skip it when no page or progress bar
+        // is listening.
+        if self.knowledge_state().events.receiver_count() == 0 {
+            return;
+        }
         if let Ok(document) = self.store().document(self.user(), id).await {
             self.kb_notify(KbEvent::Document { document });
         }
@@ -624,6 +632,9 @@ impl App {
             .iter()
             .filter(|d| matches!(d.status, DocStatus::Queued | DocStatus::Parsing))
             .collect();
+        // Batch k is stored while batch k + 1 is read: reading and cutting use the
+        // CPU, storing mostly waits on SQLite, so the two overlap.
+        let mut read: Option<Vec<(DocumentId, ReadOutcome)>> = None;
         for batch in to_read.chunks(READ_BATCH) {
             let ids: Vec<DocumentId> = batch.iter().map(|d| d.id).collect();
             self.store()
@@ -632,41 +643,21 @@ impl App {
             for id in &ids {
                 self.kb_notify_doc(*id).await;
             }
-            // Two at a time: one per core while the other waits on the disk.
-            let mut outcomes: Vec<(DocumentId, ReadOutcome)> = Vec::with_capacity(batch.len());
-            for pair in batch.chunks(2) {
-                match pair {
-                    [a, b] => {
-                        let (x, y) = tokio::join!(
-                            self.read_and_parse(base, a),
-                            self.read_and_parse(base, b)
-                        );
-                        outcomes.push((a.id, x));
-                        outcomes.push((b.id, y));
-                    }
-                    [a] => outcomes.push((a.id, self.read_and_parse(base, a).await)),
-                    _ => {}
+            let outcomes = match read.take() {
+                Some(previous) => {
+                    let (outcomes, stored) = tokio::join!(
+                        self.read_batch(base, batch),
+                        self.store_batch(previous, next)
+                    );
+                    stored?;
+                    outcomes
                 }
-            }
-            let mut unchanged = Vec::new();
-            let mut read = Vec::new();
-            for (id, outcome) in outcomes {
-                match outcome {
-                    ReadOutcome::Unchanged => unchanged.push(id),
-                    ReadOutcome::Parsed(p) => read.push((id, Ok(p))),
-                    ReadOutcome::Failed(reason) => read.push((id, Err(reason))),
-                }
-            }
-            self.store().store_read(self.user(), &read, next).await?;
-            if !unchanged.is_empty() {
-                self.store()
-                    .set_documents_status(self.user(), &unchanged, next)
-                    .await?;
-            }
-            self.knowledge_state().changed();
-            for id in &ids {
-                self.kb_notify_doc(*id).await;
-            }
+                None => self.read_batch(base, batch).await,
+            };
+            read = Some(outcomes);
+        }
+        if let Some(last) = read {
+            self.store_batch(last, next).await?;
         }
         if let Some(key) = base.embedder.key() {
             let mut broken: Option<String> = None;
@@ -704,6 +695,57 @@ impl App {
                     _ => {}
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Reads and cuts a batch, two documents at a time (one per core).
+    async fn read_batch(
+        &self,
+        base: &KnowledgeBase,
+        batch: &[&Document],
+    ) -> Vec<(DocumentId, ReadOutcome)> {
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for pair in batch.chunks(2) {
+            match pair {
+                [a, b] => {
+                    let (x, y) =
+                        tokio::join!(self.read_and_parse(base, a), self.read_and_parse(base, b));
+                    outcomes.push((a.id, x));
+                    outcomes.push((b.id, y));
+                }
+                [a] => outcomes.push((a.id, self.read_and_parse(base, a).await)),
+                _ => {}
+            }
+        }
+        outcomes
+    }
+
+    /// Stores what reading a batch gave, in one transaction, and tells the pages.
+    async fn store_batch(
+        &self,
+        outcomes: Vec<(DocumentId, ReadOutcome)>,
+        next: DocStatus,
+    ) -> Result<(), AppError> {
+        let ids: Vec<DocumentId> = outcomes.iter().map(|(id, _)| *id).collect();
+        let mut unchanged = Vec::new();
+        let mut read = Vec::new();
+        for (id, outcome) in outcomes {
+            match outcome {
+                ReadOutcome::Unchanged => unchanged.push(id),
+                ReadOutcome::Parsed(p) => read.push((id, Ok(p))),
+                ReadOutcome::Failed(reason) => read.push((id, Err(reason))),
+            }
+        }
+        self.store().store_read(self.user(), &read, next).await?;
+        if !unchanged.is_empty() {
+            self.store()
+                .set_documents_status(self.user(), &unchanged, next)
+                .await?;
+        }
+        self.knowledge_state().changed();
+        for id in &ids {
+            self.kb_notify_doc(*id).await;
         }
         Ok(())
     }
@@ -939,30 +981,40 @@ impl App {
         let base = self.kb(kb).await?;
         let top = top.clamp(1, 100);
         let mut notes = Vec::new();
-        let keyword: Vec<(ChunkId, f64)> = match orchard_rag::keyword::match_query(query)
-            .filter(|_| retrieval != Retrieval::Vector)
-        {
-            Some(expr) => {
-                self.store()
-                    .keyword_search(self.user(), kb, &expr, CANDIDATES)
-                    .await?
+        // The two retrievers run side by side: a hybrid search takes as long as the
+        // slower one, not both.
+        let keyword_side = async {
+            if retrieval == Retrieval::Vector {
+                return Ok(Vec::new());
             }
-            None => Vec::new(),
+            match self.keyword_expression(kb, query).await? {
+                Some(expr) => Ok::<_, AppError>(
+                    self.store()
+                        .keyword_search(self.user(), kb, &expr, CANDIDATES)
+                        .await?,
+                ),
+                None => Ok(Vec::new()),
+            }
         };
+        let vector_side = async {
+            match base.embedder.key() {
+                Some(key) if retrieval != Retrieval::Keyword => {
+                    Some(self.vector_candidates(&base, &key, query).await)
+                }
+                _ => None,
+            }
+        };
+        let (keyword, vector_result) = tokio::join!(keyword_side, vector_side);
+        let keyword: Vec<(ChunkId, f64)> = keyword?;
         let mut vector: Vec<(ChunkId, f32)> = Vec::new();
         let mut used_vectors = false;
-        if let Some(key) = base
-            .embedder
-            .key()
-            .filter(|_| retrieval != Retrieval::Keyword)
-        {
-            match self.vector_candidates(&base, &key, query).await {
-                Ok(v) => {
-                    vector = v;
-                    used_vectors = true;
-                }
-                Err(e) => notes.push(format!("searched by keyword only: {}", e.message)),
+        match vector_result {
+            Some(Ok(v)) => {
+                vector = v;
+                used_vectors = true;
             }
+            Some(Err(e)) => notes.push(format!("searched by keyword only: {}", e.message)),
+            None => {}
         }
         let rankings = vec![
             keyword
@@ -1032,6 +1084,54 @@ impl App {
             _ => "keyword",
         };
         Ok(KbSearch { hits, mode, notes })
+    }
+
+    /// The keyword query for `query`, without words found in more than
+    /// [`COMMON_WORD_SHARE`] of the base's passages when rarer words remain: BM25 gives
+    /// such words little weight, and they are most of the cost of a search (at 100,000
+    /// passages, "use" alone matches tens of thousands).
+    async fn keyword_expression(
+        &self,
+        kb: KnowledgeBaseId,
+        query: &str,
+    ) -> Result<Option<String>, AppError> {
+        let terms = orchard_rag::keyword::query_terms(query);
+        // Only plain words have one entry in the index's vocabulary.
+        let words: Vec<String> = terms
+            .iter()
+            .filter(|t| t.chars().all(|c| c.is_ascii_alphanumeric()))
+            .map(|t| t.to_ascii_lowercase())
+            .collect();
+        if words.len() < 2 {
+            return Ok(orchard_rag::keyword::match_terms(&terms));
+        }
+        let (total, counts) = self.store().word_counts(self.user(), kb, &words).await?;
+        // None: not a plain word (a phrase, CJK): kept, its count is unknown.
+        let count = |t: &String| {
+            let lower = t.to_ascii_lowercase();
+            words.iter().position(|w| *w == lower).map(|i| counts[i])
+        };
+        let limit = total as f64 * COMMON_WORD_SHARE;
+        // Words in no passage cannot match; words in most passages barely rank.
+        let useful: Vec<String> = terms
+            .iter()
+            .filter(|t| count(t).is_none_or(|n| n > 0 && n as f64 <= limit))
+            .cloned()
+            .collect();
+        if !useful.is_empty() {
+            return Ok(orchard_rag::keyword::match_terms(&useful));
+        }
+        // Only common words (a small base, or a vague question): search with those.
+        let present: Vec<String> = terms
+            .iter()
+            .filter(|t| count(t).is_some_and(|n| n > 0))
+            .cloned()
+            .collect();
+        Ok(orchard_rag::keyword::match_terms(if present.is_empty() {
+            &terms
+        } else {
+            &present
+        }))
     }
 
     async fn vector_candidates(

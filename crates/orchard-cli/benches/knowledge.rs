@@ -11,7 +11,8 @@
 //! 4. hybrid retrieval latency p50/p95 at 100,000 passages.
 //!
 //! The local model comes from `ORCHARD_TEST_MINILM` (`./scripts/test` fetches it);
-//! without it, parts 2–4 are skipped with a note.
+//! without it, parts 2–4 are skipped with a note. `ORCHARD_BENCH_INGEST_ONLY=1` runs
+//! part 1 alone.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -164,6 +165,10 @@ async fn main() {
     ));
     app.shutdown().await;
 
+    if std::env::var_os("ORCHARD_BENCH_INGEST_ONLY").is_some() {
+        print_figures(&figures);
+        return;
+    }
     let Ok(model) = std::env::var("ORCHARD_TEST_MINILM") else {
         println!(
             "ORCHARD_TEST_MINILM is not set: skipping embedding, recall and latency (run ./scripts/test once to fetch the model)"

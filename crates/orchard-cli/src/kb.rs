@@ -318,15 +318,17 @@ async fn ingest(app: &App, kb: Option<&KnowledgeBase>, total: u64) -> Result<Exi
     } else {
         None
     };
-    let mut events = app.kb_subscribe();
-    let run = app.kb_ingest(kb.map(|k| k.id));
-    tokio::pin!(run);
-    let report = loop {
-        tokio::select! {
-            report = &mut run => break report?,
-            event = events.recv() => {
-                if let (Some(bar), Ok(event)) = (&bar, event) {
-                    match event {
+    let report = match &bar {
+        // Listening costs a query per document; only a visible bar is worth it.
+        None => app.kb_ingest(kb.map(|k| k.id)).await?,
+        Some(bar) => {
+            let mut events = app.kb_subscribe();
+            let run = app.kb_ingest(kb.map(|k| k.id));
+            tokio::pin!(run);
+            loop {
+                tokio::select! {
+                    report = &mut run => break report?,
+                    Ok(event) = events.recv() => match event {
                         KbEvent::Document { document } => {
                             if matches!(document.status, DocStatus::Ready | DocStatus::Failed) {
                                 bar.inc(1);
@@ -336,7 +338,7 @@ async fn ingest(app: &App, kb: Option<&KnowledgeBase>, total: u64) -> Result<Exi
                         KbEvent::Embedded { done, total, .. } => {
                             bar.set_message(format!("embedding {done}/{total} passages"));
                         }
-                    }
+                    },
                 }
             }
         }

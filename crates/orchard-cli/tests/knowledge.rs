@@ -746,3 +746,86 @@ async fn kill_9_mid_ingestion_resumes_without_embedding_anything_twice() {
         "a was embedded twice: {resent:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_base_with_rerank_orders_passages_by_the_rerank_model() {
+    let mut sb = Sandbox::new();
+    sb.env("ORCHARD_RETRIES", "0");
+    let fake = FakeProvider::start().await;
+    sb.add_fake(&fake, "fake", None).await;
+    let dir = sb.root.path().join("docs");
+    // Keyword search ranks the first higher (the query's rarest word twice); the fake
+    // reranker scores the share of query words present, which favours the second.
+    write(&dir.join("one.md"), "Quince quince jelly.");
+    write(
+        &dir.join("two.md"),
+        "Quince jelly needs sugar, lemon and patience.",
+    );
+    sb.ok(&["kb", "create", "jam", "--rerank", "fake:fake-rerank"])
+        .await;
+    sb.ok(&["kb", "add", "jam", dir.to_str().unwrap()]).await;
+    let v = search_json(&sb, "jam", "quince jelly sugar lemon").await;
+    let hits = v["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), 2, "{v}");
+    assert!(
+        hits[0]["passage"]["source"]
+            .as_str()
+            .unwrap()
+            .ends_with("two.md"),
+        "{v}"
+    );
+    assert!(
+        hits[0]["rerank"].as_f64().unwrap() > hits[1]["rerank"].as_f64().unwrap(),
+        "{v}"
+    );
+    let rerank = fake
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/v1/rerank")
+        .expect("the rerank endpoint was called");
+    let body: serde_json::Value = serde_json::from_slice(&rerank.body).unwrap();
+    assert_eq!(body["model"], "fake-rerank");
+    assert_eq!(body["query"], "quince jelly sugar lemon");
+    assert_eq!(body["documents"].as_array().unwrap().len(), 2);
+    // A rerank provider that fails leaves the fused order, and says so.
+    fake.push(ErrorReply::server_error(500));
+    let out = sb
+        .run(&["kb", "search", "jam", "quince jelly sugar lemon"])
+        .await;
+    assert_success(&out, &["kb", "search"]);
+    assert!(stderr(&out).contains("not reranked"), "{}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn words_in_most_passages_are_left_out_of_the_keyword_search_when_rarer_ones_remain() {
+    let sb = Sandbox::new();
+    let dir = sb.root.path().join("docs");
+    for i in 0..20 {
+        write(
+            &dir.join(format!("p{i}.md")),
+            format!("Orchard note {i}: the orchard is green."),
+        );
+    }
+    write(&dir.join("quince.md"), "The orchard has one quince tree.");
+    sb.ok(&["kb", "create", "notes"]).await;
+    sb.ok(&["kb", "add", "notes", dir.to_str().unwrap()]).await;
+    // "orchard" is in every passage: with "quince" in the query, only quince ranks.
+    let v = search_json(&sb, "notes", "orchard quince").await;
+    let hits = v["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), 1, "{v}");
+    assert!(
+        hits[0]["passage"]["source"]
+            .as_str()
+            .unwrap()
+            .ends_with("quince.md")
+    );
+    // Alone, a common word is still searched for; a word in no passage finds nothing.
+    let v = search_json(&sb, "notes", "orchard").await;
+    assert_eq!(v["hits"].as_array().unwrap().len(), 5, "{v}");
+    let v = search_json(&sb, "notes", "orchard zebra").await;
+    assert_eq!(
+        v["hits"].as_array().unwrap().len(),
+        5,
+        "an absent word does not hide the rest: {v}"
+    );
+}

@@ -174,7 +174,7 @@ impl fmt::Display for NetError {
                 }
                 write!(
                     f,
-                    "; Orchard does not fetch private or local addresses for knowledge bases or downloads unless you allow local hosts (--allow-local-hosts)"
+                    "; Orchard does not fetch private or local addresses for knowledge bases or downloads unless you allow local hosts (knowledge.allow_local_hosts or ORCHARD_KB_ALLOW_LOCAL_HOSTS=on)"
                 )
             }
             NetErrorKind::Redirect(RedirectIssue::TooMany(n)) => write!(

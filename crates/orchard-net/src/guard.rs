@@ -165,7 +165,7 @@ pub(crate) fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FetchPolicy {
     /// Fetch private and local addresses too. For the local studio, when the person
-    /// asks for it (`--allow-local-hosts`): their own wiki on the LAN, a file server on
+    /// asks for it (`knowledge.allow_local_hosts`): their own wiki on the LAN, a file server on
     /// this machine. Redirects are still limited to http and https and to
     /// [`MAX_REDIRECTS`] hops.
     pub allow_local_hosts: bool,

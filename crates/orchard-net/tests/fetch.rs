@@ -171,7 +171,7 @@ async fn redirects_to_private_or_local_addresses_are_refused_and_never_contacted
             "{msg}"
         );
         assert!(
-            msg.contains("unless you allow local hosts (--allow-local-hosts)"),
+            msg.contains("unless you allow local hosts (knowledge.allow_local_hosts or ORCHARD_KB_ALLOW_LOCAL_HOSTS=on)"),
             "{msg}"
         );
         assert!(
@@ -201,7 +201,7 @@ async fn the_message_names_an_ipv4_address_written_as_ipv6() {
         err.to_string(),
         "refused to connect to ::ffff:127.0.0.1: it is a loopback address (this machine) \
          (127.0.0.1, written as IPv6); Orchard does not fetch private or local addresses \
-         for knowledge bases or downloads unless you allow local hosts (--allow-local-hosts)"
+         for knowledge bases or downloads unless you allow local hosts (knowledge.allow_local_hosts or ORCHARD_KB_ALLOW_LOCAL_HOSTS=on)"
     );
     trip.assert_untouched().await;
 }

@@ -113,6 +113,15 @@ struct Term {
 /// Case is kept: `unicode61` folds case (and, with `remove_diacritics 2`, accents) on
 /// both sides.
 pub fn match_query(query: &str) -> Option<String> {
+    match_terms(&query_terms(query))
+}
+
+/// The terms [`match_query`] searches for, before they are quoted: words (punctuation
+/// trimmed from their ends) and CJK phrases (characters spaced apart), without repeats
+/// and without common English words when other terms remain. A caller may drop some
+/// (say, words in most passages, which cost much and rank little) and build the query
+/// with [`match_terms`].
+pub fn query_terms(query: &str) -> Vec<String> {
     let mut terms: Vec<Term> = Vec::new();
     let mut seen: HashSet<String> = HashSet::new();
     let mut add = |text: String, stopword: bool| {
@@ -153,10 +162,20 @@ pub fn match_query(query: &str) -> Option<String> {
     }
 
     let keep_stopwords = terms.iter().all(|term| term.stopword);
+    terms
+        .into_iter()
+        .filter(|term| keep_stopwords || !term.stopword)
+        .map(|term| term.text)
+        .collect()
+}
+
+/// An FTS5 MATCH expression finding passages with any of `terms`: each quoted (inner
+/// quotes doubled, so nothing is read as FTS5 syntax) and joined with `OR`; `None` when
+/// there are none.
+pub fn match_terms(terms: &[String]) -> Option<String> {
     let quoted: Vec<String> = terms
         .iter()
-        .filter(|term| keep_stopwords || !term.stopword)
-        .map(|term| format!("\"{}\"", term.text.replace('"', "\"\"")))
+        .map(|term| format!("\"{}\"", term.replace('"', "\"\"")))
         .collect();
     if quoted.is_empty() {
         None

@@ -505,6 +505,15 @@ pub trait KnowledgeStore: Send + Sync {
         fts_query: &str,
         limit: usize,
     ) -> Result<Vec<(ChunkId, f64)>>;
+    /// How many passages of the base `kb` there are, and in how many passages (of every
+    /// base) each of `words` appears, for words as the keyword index folds them
+    /// (lowercase, without accents).
+    async fn word_counts(
+        &self,
+        user: UserId,
+        kb: KnowledgeBaseId,
+        words: &[String],
+    ) -> Result<(u64, Vec<u64>)>;
     /// Passages by id, with their documents' source and title, in the order asked;
     /// ids that are not the person's are left out.
     async fn passages(&self, user: UserId, ids: &[ChunkId]) -> Result<Vec<Passage>>;

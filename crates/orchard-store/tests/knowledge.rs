@@ -202,6 +202,45 @@ async fn a_document_goes_from_queued_to_ready_and_is_found_by_keyword_including_
 }
 
 #[tokio::test]
+async fn keyword_search_keeps_bases_apart_and_reads_only_passage_text() {
+    let (_dir, store, me) = fresh().await;
+    let one = store
+        .create_knowledge_base(me, &fields("one", EmbedderSpec::None))
+        .await
+        .unwrap();
+    let two = store
+        .create_knowledge_base(me, &fields("two", EmbedderSpec::None))
+        .await
+        .unwrap();
+    for (kb, text) in [(one.id, "apples in one"), (two.id, "apples in two")] {
+        let doc = store.queue_document(me, kb, text, None).await.unwrap();
+        store
+            .store_parsed(me, doc.id, &parsed(&[(text, text)]), DocStatus::Ready)
+            .await
+            .unwrap();
+    }
+    let hits = store
+        .keyword_search(me, one.id, "\"apples\"", 10)
+        .await
+        .unwrap();
+    let texts = store
+        .passages(me, &hits.iter().map(|h| h.0).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    assert_eq!(texts.len(), 1);
+    assert_eq!(texts[0].text, "apples in one");
+    // The word that names a base in the index is not searchable text.
+    let token = format!("\"kb{}\"", one.id);
+    assert!(
+        store
+            .keyword_search(me, one.id, &token, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
 async fn vectors_are_kept_per_model_and_a_new_embedder_drops_them() {
     let (_dir, store, me) = fresh().await;
     let kb = store
@@ -339,13 +378,10 @@ async fn another_person_sees_and_changes_none_of_it() {
             .await
             .is_err()
     );
-    assert!(
-        store
-            .keyword_search(bob, kb.id, "\"secret\"", 5)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(matches!(
+        store.keyword_search(bob, kb.id, "\"secret\"", 5).await,
+        Err(StoreError::NotFound { .. })
+    ));
     assert!(store.passages(bob, &[chunk]).await.unwrap().is_empty());
     assert!(store.document_text(bob, doc.id).await.is_err());
     assert!(nf(store.delete_document(bob, doc.id).await));

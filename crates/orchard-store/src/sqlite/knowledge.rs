@@ -479,34 +479,50 @@ impl KnowledgeStore for SqliteStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| self.err(e))?;
-            for (position, chunk) in parsed.chunks.iter().enumerate() {
-                let heading_path = (!chunk.location.heading_path.is_empty()).then(|| {
-                    serde_json::to_string(&chunk.location.heading_path).unwrap_or_default()
-                });
-                let chunk_id: i64 = sqlx::query_scalar(
-                    "INSERT INTO kb_chunks (user_id, document_id, position, text, byte_start, byte_end, page, heading_path, token_count, created_at) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                )
-                .bind(user.get())
-                .bind(id.get())
-                .bind(position as i64)
-                .bind(&chunk.text)
-                .bind(i64::try_from(chunk.location.start).unwrap_or(i64::MAX))
-                .bind(i64::try_from(chunk.location.end).unwrap_or(i64::MAX))
-                .bind(chunk.location.page.map(i64::from))
-                .bind(heading_path)
-                .bind(i64::from(chunk.tokens))
-                .bind(now)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(|e| self.err(e))?;
-                sqlx::query("INSERT INTO kb_chunk_search (rowid, body) VALUES (?, ?)")
-                    .bind(chunk_id)
-                    .bind(&chunk.search_text)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| self.err(e))?;
-            }
+            // Two statements per document, whatever its size: each statement is a round
+            // trip to SQLite's worker thread, and per-passage statements made storing,
+            // not reading, the slow part of ingestion. (CROSS JOIN keeps json_each as the
+            // outer loop, so each passage is one index lookup, not a scan per passage.)
+            let rows: Vec<serde_json::Value> = parsed
+                .chunks
+                .iter()
+                .map(|c| {
+                    serde_json::json!({
+                        "t": c.text,
+                        "s": c.search_text,
+                        "a": c.location.start,
+                        "b": c.location.end,
+                        "p": c.location.page,
+                        "h": (!c.location.heading_path.is_empty())
+                            .then(|| serde_json::to_string(&c.location.heading_path).unwrap_or_default()),
+                        "k": c.tokens,
+                    })
+                })
+                .collect();
+            let rows = serde_json::Value::Array(rows).to_string();
+            sqlx::query(
+                "INSERT INTO kb_chunks (user_id, document_id, position, text, byte_start, byte_end, page, heading_path, token_count, created_at) \
+                 SELECT ?1, ?2, j.key, j.value ->> 't', j.value ->> 'a', j.value ->> 'b', j.value ->> 'p', j.value ->> 'h', j.value ->> 'k', ?3 \
+                 FROM json_each(?4) j",
+            )
+            .bind(user.get())
+            .bind(id.get())
+            .bind(now)
+            .bind(&rows)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+            sqlx::query(
+                "INSERT INTO kb_chunk_search (rowid, body, kb) \
+                 SELECT c.id, j.value ->> 's', (SELECT 'kb' || kb_id FROM kb_documents WHERE id = ?2) \
+                 FROM json_each(?1) j \
+                 CROSS JOIN kb_chunks c ON c.document_id = ?2 AND c.position = j.key",
+            )
+            .bind(&rows)
+            .bind(id.get())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
             sqlx::query(
                 "UPDATE kb_documents SET title = ?, kind = ?, text = ?, bytes = ?, content_hash = ?, \
                     status = ?, error = NULL, updated_at = ? WHERE id = ? AND user_id = ?",
@@ -605,17 +621,20 @@ impl KnowledgeStore for SqliteStore {
         fts_query: &str,
         limit: usize,
     ) -> Result<Vec<(ChunkId, f64)>> {
-        // bm25() is lower for better matches; negated, higher is better.
+        // Ranked and cut inside FTS5 (see migration 5); only the page of results is
+        // joined, to keep what is the person's. bm25 is lower for better matches;
+        // negated, higher is better.
+        self.ensure_owned(&self.pool, Owned::KnowledgeBase, user, kb.get())
+            .await?;
         let rows = sqlx::query(
-            "SELECT s.rowid AS id, -bm25(kb_chunk_search) AS score FROM kb_chunk_search s \
-             JOIN kb_chunks c ON c.id = s.rowid JOIN kb_documents d ON d.id = c.document_id \
-             WHERE kb_chunk_search MATCH ?1 AND d.kb_id = ?2 AND d.user_id = ?3 \
-             ORDER BY bm25(kb_chunk_search) LIMIT ?4",
+            "SELECT s.id, s.score FROM ( \
+                SELECT rowid AS id, -rank AS score, rank FROM kb_chunk_search \
+                WHERE kb_chunk_search MATCH ?1 ORDER BY rank LIMIT ?2 \
+             ) s JOIN kb_chunks c ON c.id = s.id WHERE c.user_id = ?3 ORDER BY s.rank",
         )
-        .bind(fts_query)
-        .bind(kb.get())
-        .bind(user.get())
+        .bind(format!("kb : kb{} AND body : ({fts_query})", kb.get()))
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(user.get())
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
@@ -623,6 +642,34 @@ impl KnowledgeStore for SqliteStore {
             .iter()
             .map(|r| (ChunkId::new(r.get("id")), r.get("score")))
             .collect())
+    }
+
+    async fn word_counts(
+        &self,
+        user: UserId,
+        kb: KnowledgeBaseId,
+        words: &[String],
+    ) -> Result<(u64, Vec<u64>)> {
+        self.ensure_owned(&self.pool, Owned::KnowledgeBase, user, kb.get())
+            .await?;
+        let mut conn = self.pool.acquire().await.map_err(|e| self.err(e))?;
+        // One lookup per word: fts5vocab answers `term = ?` from the index, while an IN
+        // list would scan every word.
+        let mut count = async |term: &str| -> Result<u64> {
+            let n: Option<i64> =
+                sqlx::query_scalar("SELECT doc FROM kb_chunk_vocab WHERE term = ?")
+                    .bind(term)
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(|e| self.err(e))?;
+            Ok(n.and_then(|n| u64::try_from(n).ok()).unwrap_or(0))
+        };
+        let total = count(&format!("kb{}", kb.get())).await?;
+        let mut counts = Vec::with_capacity(words.len());
+        for w in words {
+            counts.push(count(w).await?);
+        }
+        Ok((total, counts))
     }
 
     async fn passages(&self, user: UserId, ids: &[ChunkId]) -> Result<Vec<Passage>> {
