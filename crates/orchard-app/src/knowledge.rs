@@ -34,8 +34,10 @@ const MAX_FETCH_BYTES: u64 = 50 * 1024 * 1024;
 /// Candidates each retriever contributes before fusion.
 const CANDIDATES: usize = 50;
 /// Share of a base's passages above which a word is left out of a keyword search that
-/// has rarer words.
+/// has rarer words, in bases of at least [`PRUNE_FROM`] passages.
 const COMMON_WORD_SHARE: f64 = 0.1;
+/// Passages from which keyword searches leave out common words.
+const PRUNE_FROM: u64 = 20_000;
 /// Longest wait for a query's vector before searching by keyword alone.
 const QUERY_EMBED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 /// Documents read per transaction.
@@ -1086,10 +1088,11 @@ impl App {
         Ok(KbSearch { hits, mode, notes })
     }
 
-    /// The keyword query for `query`, without words found in more than
-    /// [`COMMON_WORD_SHARE`] of the base's passages when rarer words remain: BM25 gives
-    /// such words little weight, and they are most of the cost of a search (at 100,000
-    /// passages, "use" alone matches tens of thousands).
+    /// The keyword query for `query`. In a large base, words found in more than
+    /// [`COMMON_WORD_SHARE`] of the passages are left out when rarer words remain: BM25
+    /// gives them little weight, and they are most of the cost of a search (at 100,000
+    /// passages, "use" alone matches tens of thousands). Small bases keep every word:
+    /// there the search is cheap and the common words still help the ranking.
     async fn keyword_expression(
         &self,
         kb: KnowledgeBaseId,
@@ -1106,32 +1109,9 @@ impl App {
             return Ok(orchard_rag::keyword::match_terms(&terms));
         }
         let (total, counts) = self.store().word_counts(self.user(), kb, &words).await?;
-        // None: not a plain word (a phrase, CJK): kept, its count is unknown.
-        let count = |t: &String| {
-            let lower = t.to_ascii_lowercase();
-            words.iter().position(|w| *w == lower).map(|i| counts[i])
-        };
-        let limit = total as f64 * COMMON_WORD_SHARE;
-        // Words in no passage cannot match; words in most passages barely rank.
-        let useful: Vec<String> = terms
-            .iter()
-            .filter(|t| count(t).is_none_or(|n| n > 0 && n as f64 <= limit))
-            .cloned()
-            .collect();
-        if !useful.is_empty() {
-            return Ok(orchard_rag::keyword::match_terms(&useful));
-        }
-        // Only common words (a small base, or a vague question): search with those.
-        let present: Vec<String> = terms
-            .iter()
-            .filter(|t| count(t).is_some_and(|n| n > 0))
-            .cloned()
-            .collect();
-        Ok(orchard_rag::keyword::match_terms(if present.is_empty() {
-            &terms
-        } else {
-            &present
-        }))
+        Ok(orchard_rag::keyword::match_terms(&prune_terms(
+            &terms, &words, &counts, total,
+        )))
     }
 
     async fn vector_candidates(
@@ -1270,6 +1250,41 @@ impl App {
     }
 }
 
+/// The terms worth searching for: in a base of at least [`PRUNE_FROM`] passages, plain
+/// words (`words[i]` with `counts[i]` passages of `total`) in none or in more than
+/// [`COMMON_WORD_SHARE`] of them are left out, unless nothing useful would remain.
+fn prune_terms(terms: &[String], words: &[String], counts: &[u64], total: u64) -> Vec<String> {
+    if total < PRUNE_FROM {
+        return terms.to_vec();
+    }
+    // None: not a plain word (a phrase, CJK): kept, its count is unknown.
+    let count = |t: &String| {
+        let lower = t.to_ascii_lowercase();
+        words.iter().position(|w| *w == lower).map(|i| counts[i])
+    };
+    let limit = total as f64 * COMMON_WORD_SHARE;
+    // Words in no passage cannot match; words in most passages barely rank.
+    let useful: Vec<String> = terms
+        .iter()
+        .filter(|t| count(t).is_none_or(|n| n > 0 && n as f64 <= limit))
+        .cloned()
+        .collect();
+    if !useful.is_empty() {
+        return useful;
+    }
+    // Only common words (a vague question): search with those.
+    let present: Vec<String> = terms
+        .iter()
+        .filter(|t| count(t).is_some_and(|n| n > 0))
+        .cloned()
+        .collect();
+    if present.is_empty() {
+        terms.to_vec()
+    } else {
+        present
+    }
+}
+
 fn host_of(url: &orchard_net::Url) -> String {
     url.host_str().unwrap_or("the host").to_owned()
 }
@@ -1373,5 +1388,34 @@ fn describe_walk_error(e: &ignore::Error) -> (String, String) {
             format!("a symlink loop back to {}", ancestor.display()),
         ),
         other => (String::new(), other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn large_bases_search_without_words_found_everywhere_or_nowhere() {
+        let terms = strings(&["Orchard", "quince", "zebra", "知 识"]);
+        let words = strings(&["orchard", "quince", "zebra"]);
+        // 100,000 passages: "orchard" in 90 %, "quince" in 12, "zebra" in none.
+        let kept = prune_terms(&terms, &words, &[90_000, 12, 0], 100_000);
+        assert_eq!(kept, strings(&["quince", "知 识"]));
+        // Only common words: they are searched for rather than nothing.
+        let kept = prune_terms(
+            &strings(&["orchard", "zebra"]),
+            &strings(&["orchard", "zebra"]),
+            &[90_000, 0],
+            100_000,
+        );
+        assert_eq!(kept, strings(&["orchard"]));
+        // A small base keeps every word.
+        let kept = prune_terms(&terms, &words, &[900, 1, 0], 1_000);
+        assert_eq!(kept, terms);
     }
 }

@@ -795,37 +795,3 @@ async fn a_base_with_rerank_orders_passages_by_the_rerank_model() {
     assert_success(&out, &["kb", "search"]);
     assert!(stderr(&out).contains("not reranked"), "{}", stderr(&out));
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn words_in_most_passages_are_left_out_of_the_keyword_search_when_rarer_ones_remain() {
-    let sb = Sandbox::new();
-    let dir = sb.root.path().join("docs");
-    for i in 0..20 {
-        write(
-            &dir.join(format!("p{i}.md")),
-            format!("Orchard note {i}: the orchard is green."),
-        );
-    }
-    write(&dir.join("quince.md"), "The orchard has one quince tree.");
-    sb.ok(&["kb", "create", "notes"]).await;
-    sb.ok(&["kb", "add", "notes", dir.to_str().unwrap()]).await;
-    // "orchard" is in every passage: with "quince" in the query, only quince ranks.
-    let v = search_json(&sb, "notes", "orchard quince").await;
-    let hits = v["hits"].as_array().unwrap();
-    assert_eq!(hits.len(), 1, "{v}");
-    assert!(
-        hits[0]["passage"]["source"]
-            .as_str()
-            .unwrap()
-            .ends_with("quince.md")
-    );
-    // Alone, a common word is still searched for; a word in no passage finds nothing.
-    let v = search_json(&sb, "notes", "orchard").await;
-    assert_eq!(v["hits"].as_array().unwrap().len(), 5, "{v}");
-    let v = search_json(&sb, "notes", "orchard zebra").await;
-    assert_eq!(
-        v["hits"].as_array().unwrap().len(),
-        5,
-        "an absent word does not hide the rest: {v}"
-    );
-}
