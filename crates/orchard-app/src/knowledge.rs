@@ -38,6 +38,8 @@ const CANDIDATES: usize = 50;
 const COMMON_WORD_SHARE: f64 = 0.1;
 /// Passages from which keyword searches leave out common words.
 const PRUNE_FROM: u64 = 20_000;
+/// Most plain words a keyword search of a large base looks for (the rarest ones).
+const MAX_WORDS: usize = 4;
 /// Longest wait for a query's vector before searching by keyword alone.
 const QUERY_EMBED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 /// Documents read per transaction.
@@ -1252,7 +1254,8 @@ impl App {
 
 /// The terms worth searching for: in a base of at least [`PRUNE_FROM`] passages, plain
 /// words (`words[i]` with `counts[i]` passages of `total`) in none or in more than
-/// [`COMMON_WORD_SHARE`] of them are left out, unless nothing useful would remain.
+/// [`COMMON_WORD_SHARE`] of them are left out, unless nothing useful would remain, and
+/// at most the [`MAX_WORDS`] rarest plain words are kept.
 fn prune_terms(terms: &[String], words: &[String], counts: &[u64], total: u64) -> Vec<String> {
     if total < PRUNE_FROM {
         return terms.to_vec();
@@ -1270,7 +1273,19 @@ fn prune_terms(terms: &[String], words: &[String], counts: &[u64], total: u64) -
         .cloned()
         .collect();
     if !useful.is_empty() {
-        return useful;
+        // The rarest words carry the ranking; each further word adds its whole list
+        // of passages to the work. Phrases (unknown counts) are kept.
+        let mut plain: Vec<(u64, &String)> = useful
+            .iter()
+            .filter_map(|t| count(t).map(|n| (n, t)))
+            .collect();
+        plain.sort_by_key(|(n, _)| *n);
+        let rarest: Vec<&String> = plain.iter().take(MAX_WORDS).map(|(_, t)| *t).collect();
+        return useful
+            .iter()
+            .filter(|t| count(t).is_none() || rarest.contains(t))
+            .cloned()
+            .collect();
     }
     // Only common words (a vague question): search with those.
     let present: Vec<String> = terms
@@ -1414,6 +1429,10 @@ mod tests {
             100_000,
         );
         assert_eq!(kept, strings(&["orchard"]));
+        // At most the four rarest words, in their order in the question.
+        let many = strings(&["a1", "b2", "c3", "d4", "e5", "f6"]);
+        let kept = prune_terms(&many, &many, &[60, 50, 40, 30, 20, 10], 100_000);
+        assert_eq!(kept, strings(&["c3", "d4", "e5", "f6"]));
         // A small base keeps every word.
         let kept = prune_terms(&terms, &words, &[900, 1, 0], 1_000);
         assert_eq!(kept, terms);
