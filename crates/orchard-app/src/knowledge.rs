@@ -340,14 +340,7 @@ impl App {
     ) -> Result<EmbedderChange, AppError> {
         let docs = self.kb_documents(kb).await?;
         let chunks: u64 = docs.iter().map(|d| d.chunks).sum();
-        // Estimated from each document's text (overlaps add a little on top).
-        let mut estimate = 0u64;
-        for d in &docs {
-            if d.chunks > 0 {
-                let text = self.store().document_text(self.user(), d.id).await?;
-                estimate += orchard_rag::chunk::count_tokens(&text) as u64;
-            }
-        }
+        let estimate: u64 = docs.iter().map(|d| d.tokens).sum();
         Ok(EmbedderChange {
             chunks: if *spec == EmbedderSpec::None {
                 0
@@ -431,17 +424,7 @@ impl App {
         self.kb(kb).await?;
         let limit = self.config().knowledge.max_file_bytes;
         if bytes.len() as u64 > limit {
-            return Err(AppError::new(
-                "too_large",
-                LoadError::TooLarge {
-                    name: name.to_owned(),
-                    size: bytes.len() as u64,
-                    limit,
-                    setting: None,
-                }
-                .with_setting("knowledge.max_file_bytes (or ORCHARD_KB_MAX_FILE_BYTES)")
-                .to_string(),
-            ));
+            return Err(too_large(name.to_owned(), bytes.len() as u64, limit));
         }
         // Only the last component, without anything that could leave the folder.
         let safe: String = name
@@ -627,11 +610,7 @@ impl App {
         docs: Vec<Document>,
         report: &mut IngestReport,
     ) -> Result<(), AppError> {
-        let next = if base.embedder == EmbedderSpec::None {
-            DocStatus::Ready
-        } else {
-            DocStatus::Embedding
-        };
+        let next = after_reading(base);
         let to_read: Vec<&Document> = docs
             .iter()
             .filter(|d| matches!(d.status, DocStatus::Queued | DocStatus::Parsing))
@@ -777,18 +756,9 @@ impl App {
         if doc.content_hash.as_deref() == Some(hash.as_str()) && doc.chunks > 0 {
             return ReadOutcome::Unchanged;
         }
-        let limits = Limits {
-            max_bytes: self.config().knowledge.max_file_bytes,
-            max_chars: MAX_DOCUMENT_CHARS,
-        };
-        let opts = ChunkOptions {
-            size: base.chunk_size as usize,
-            overlap: base.chunk_overlap as usize,
-        };
-        match tokio::task::spawn_blocking(move || parse(&fetched, &limits, &opts)).await {
-            Ok(Ok(p)) => ReadOutcome::Parsed(p),
-            Ok(Err(e)) => ReadOutcome::Failed(e.message),
-            Err(e) => ReadOutcome::Failed(format!("reading stopped unexpectedly: {e}")),
+        match self.parse_off_thread(base, fetched).await {
+            Ok(p) => ReadOutcome::Parsed(p),
+            Err(e) => ReadOutcome::Failed(e.message),
         }
     }
 
@@ -832,13 +802,12 @@ impl App {
         }
     }
 
-    /// Reads, cuts and stores a document; moves it to `embedding` or `ready`.
-    async fn parse_and_store(
+    /// Loads and cuts `fetched` with the base's settings, on a blocking thread.
+    async fn parse_off_thread(
         &self,
         base: &KnowledgeBase,
-        doc: &Document,
         fetched: Fetched,
-    ) -> Result<(), AppError> {
+    ) -> Result<ParsedDocument, AppError> {
         let limits = Limits {
             max_bytes: self.config().knowledge.max_file_bytes,
             max_chars: MAX_DOCUMENT_CHARS,
@@ -847,14 +816,20 @@ impl App {
             size: base.chunk_size as usize,
             overlap: base.chunk_overlap as usize,
         };
-        let parsed = tokio::task::spawn_blocking(move || parse(&fetched, &limits, &opts))
+        tokio::task::spawn_blocking(move || parse(&fetched, &limits, &opts))
             .await
-            .map_err(|e| AppError::new("internal", e.to_string()))??;
-        let next = if base.embedder == EmbedderSpec::None {
-            DocStatus::Ready
-        } else {
-            DocStatus::Embedding
-        };
+            .map_err(|e| AppError::new("internal", format!("reading stopped unexpectedly: {e}")))?
+    }
+
+    /// Reads, cuts and stores a document; moves it to `embedding` or `ready`.
+    async fn parse_and_store(
+        &self,
+        base: &KnowledgeBase,
+        doc: &Document,
+        fetched: Fetched,
+    ) -> Result<(), AppError> {
+        let parsed = self.parse_off_thread(base, fetched).await?;
+        let next = after_reading(base);
         self.store()
             .store_parsed(self.user(), doc.id, &parsed, next)
             .await?;
@@ -878,17 +853,7 @@ impl App {
         })?;
         // Refused before a byte is read: a 2 GB file must not fill the memory.
         if meta.len() > limit {
-            return Err(AppError::new(
-                "too_large",
-                LoadError::TooLarge {
-                    name,
-                    size: meta.len(),
-                    limit,
-                    setting: None,
-                }
-                .with_setting("knowledge.max_file_bytes (or ORCHARD_KB_MAX_FILE_BYTES)")
-                .to_string(),
-            ));
+            return Err(too_large(name, meta.len(), limit));
         }
         let bytes = tokio::fs::read(&path).await.map_err(|e| {
             AppError::new("source_unreadable", format!("cannot read {source}: {e}"))
@@ -1298,6 +1263,30 @@ fn prune_terms(terms: &[String], words: &[String], counts: &[u64], total: u64) -
     } else {
         present
     }
+}
+
+/// Where a document goes once read: `ready`, or `embedding` when the base embeds.
+fn after_reading(base: &KnowledgeBase) -> DocStatus {
+    if base.embedder == EmbedderSpec::None {
+        DocStatus::Ready
+    } else {
+        DocStatus::Embedding
+    }
+}
+
+/// A file over `knowledge.max_file_bytes`, refused with the limit and the setting.
+fn too_large(name: String, size: u64, limit: u64) -> AppError {
+    AppError::new(
+        "too_large",
+        LoadError::TooLarge {
+            name,
+            size,
+            limit,
+            setting: None,
+        }
+        .with_setting("knowledge.max_file_bytes (or ORCHARD_KB_MAX_FILE_BYTES)")
+        .to_string(),
+    )
 }
 
 fn host_of(url: &orchard_net::Url) -> String {

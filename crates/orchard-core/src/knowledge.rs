@@ -153,6 +153,8 @@ pub struct Document {
     pub chunks: u64,
     /// Passages with a vector of the base's current embedder.
     pub embedded: u64,
+    /// Tokens of its passages, overlaps included (what embedding them sends).
+    pub tokens: u64,
     /// When it was added.
     pub created_at: Timestamp,
     /// When its status last changed.

@@ -227,6 +227,48 @@ impl SqliteStore {
         one_row(&res, "key", key)
     }
 
+    /// One of `user`'s rows through `select`, a query whose two parameters are the id
+    /// and the owner (`… WHERE id = ? AND user_id = ?`), read by `map`; a missing or
+    /// foreign row is [`StoreError::NotFound`] naming `what`.
+    async fn load_owned<T>(
+        &self,
+        ex: impl SqliteExecutor<'_>,
+        select: String,
+        what: &'static str,
+        user: UserId,
+        id: i64,
+        map: fn(&SqliteRow) -> Result<T>,
+    ) -> Result<T> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(select))
+            .bind(id)
+            .bind(user.get())
+            .fetch_optional(ex)
+            .await
+            .map_err(|e| self.err(e))?;
+        row.as_ref()
+            .map(map)
+            .transpose()?
+            .ok_or_else(|| StoreError::NotFound {
+                what,
+                id: id.to_string(),
+            })
+    }
+
+    /// Deletes row `id` of a `kind` table if it is `user`'s (what it owns goes with it,
+    /// by the schema's cascades); [`StoreError::NotFound`] otherwise.
+    async fn delete_owned(&self, kind: Owned, user: UserId, id: i64) -> Result<()> {
+        let (table, what) = kind.table_and_name();
+        let res = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM {table} WHERE id = ? AND user_id = ?"
+        )))
+        .bind(id)
+        .bind(user.get())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        one_row(&res, what, id)
+    }
+
     /// Checks that row `id` of a `kind` table exists and is `user`'s.
     async fn ensure_owned(
         &self,
@@ -235,14 +277,7 @@ impl SqliteStore {
         user: UserId,
         id: i64,
     ) -> Result<()> {
-        let (table, what) = match kind {
-            Owned::Provider => ("providers", "provider"),
-            Owned::Topic => ("topics", "topic"),
-            Owned::Folder => ("folders", "folder"),
-            Owned::Assistant => ("assistants", "assistant"),
-            Owned::KnowledgeBase => ("knowledge_bases", "knowledge base"),
-            Owned::Document => ("kb_documents", "document"),
-        };
+        let (table, what) = kind.table_and_name();
         let owned: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT id FROM {table} WHERE id = ? AND user_id = ?"
         )))
@@ -267,6 +302,20 @@ enum Owned {
     Assistant,
     KnowledgeBase,
     Document,
+}
+
+impl Owned {
+    /// The table, and the thing's name in messages.
+    const fn table_and_name(self) -> (&'static str, &'static str) {
+        match self {
+            Owned::Provider => ("providers", "provider"),
+            Owned::Topic => ("topics", "topic"),
+            Owned::Folder => ("folders", "folder"),
+            Owned::Assistant => ("assistants", "assistant"),
+            Owned::KnowledgeBase => ("knowledge_bases", "knowledge base"),
+            Owned::Document => ("kb_documents", "document"),
+        }
+    }
 }
 
 /// A JSON array, to pass a list as one parameter and read it with `json_each`.
@@ -498,13 +547,7 @@ impl ProviderStore for SqliteStore {
     }
 
     async fn delete_provider(&self, user: UserId, id: ProviderId) -> Result<()> {
-        let res = sqlx::query("DELETE FROM providers WHERE id = ? AND user_id = ?")
-            .bind(id.get())
-            .bind(user.get())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
-        one_row(&res, "provider", id)
+        self.delete_owned(Owned::Provider, user, id.get()).await
     }
 
     async fn add_key(

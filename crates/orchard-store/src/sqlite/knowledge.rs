@@ -24,6 +24,7 @@ const KB_COLUMNS: &str =
 const DOCUMENT_SELECT: &str = "SELECT d.id, d.kb_id, d.source, d.title, d.kind, d.status, d.error, d.bytes, \
        d.content_hash, d.created_at, d.updated_at, \
        (SELECT COUNT(*) FROM kb_chunks c WHERE c.document_id = d.id) AS chunks, \
+       (SELECT COALESCE(SUM(c.token_count), 0) FROM kb_chunks c WHERE c.document_id = d.id) AS tokens, \
        (SELECT COUNT(*) FROM kb_chunks c WHERE c.document_id = d.id AND c.embedding IS NOT NULL \
           AND c.embedding_model = (SELECT json_extract(k.embedder, '$.key') FROM knowledge_bases k WHERE k.id = d.kb_id)) AS embedded \
      FROM kb_documents d";
@@ -92,6 +93,7 @@ fn document_from_row(row: &SqliteRow) -> Result<Document> {
         content_hash: row.get("content_hash"),
         chunks: to_u64(row.get("chunks"), "chunks")?,
         embedded: to_u64(row.get("embedded"), "embedded")?,
+        tokens: to_u64(row.get("tokens"), "tokens")?,
         created_at: Timestamp::from_millis(row.get("created_at")),
         updated_at: Timestamp::from_millis(row.get("updated_at")),
     })
@@ -132,21 +134,10 @@ impl SqliteStore {
         user: UserId,
         id: KnowledgeBaseId,
     ) -> Result<KnowledgeBase> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {KB_COLUMNS} FROM knowledge_bases WHERE id = ? AND user_id = ?"
-        )))
-        .bind(id.get())
-        .bind(user.get())
-        .fetch_optional(ex)
-        .await
-        .map_err(|e| self.err(e))?;
-        row.as_ref()
-            .map(kb_from_row)
-            .transpose()?
-            .ok_or_else(|| StoreError::NotFound {
-                what: "knowledge base",
-                id: id.to_string(),
-            })
+        let select =
+            format!("SELECT {KB_COLUMNS} FROM knowledge_bases WHERE id = ? AND user_id = ?");
+        self.load_owned(ex, select, "knowledge base", user, id.get(), kb_from_row)
+            .await
     }
 
     async fn load_document(
@@ -155,21 +146,9 @@ impl SqliteStore {
         user: UserId,
         id: DocumentId,
     ) -> Result<Document> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{DOCUMENT_SELECT} WHERE d.id = ? AND d.user_id = ?"
-        )))
-        .bind(id.get())
-        .bind(user.get())
-        .fetch_optional(ex)
-        .await
-        .map_err(|e| self.err(e))?;
-        row.as_ref()
-            .map(document_from_row)
-            .transpose()?
-            .ok_or_else(|| StoreError::NotFound {
-                what: "document",
-                id: id.to_string(),
-            })
+        let select = format!("{DOCUMENT_SELECT} WHERE d.id = ? AND d.user_id = ?");
+        self.load_owned(ex, select, "document", user, id.get(), document_from_row)
+            .await
     }
 
     /// Knowledge-base errors in words: the only unique constraint is the name.
@@ -304,13 +283,8 @@ impl KnowledgeStore for SqliteStore {
     }
 
     async fn delete_knowledge_base(&self, user: UserId, id: KnowledgeBaseId) -> Result<()> {
-        let res = sqlx::query("DELETE FROM knowledge_bases WHERE id = ? AND user_id = ?")
-            .bind(id.get())
-            .bind(user.get())
-            .execute(&self.pool)
+        self.delete_owned(Owned::KnowledgeBase, user, id.get())
             .await
-            .map_err(|e| self.err(e))?;
-        one_row(&res, "knowledge base", id)
     }
 
     async fn queue_documents(
@@ -730,13 +704,7 @@ impl KnowledgeStore for SqliteStore {
     }
 
     async fn delete_document(&self, user: UserId, id: DocumentId) -> Result<()> {
-        let res = sqlx::query("DELETE FROM kb_documents WHERE id = ? AND user_id = ?")
-            .bind(id.get())
-            .bind(user.get())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
-        one_row(&res, "document", id)
+        self.delete_owned(Owned::Document, user, id.get()).await
     }
 
     async fn assistant_knowledge_bases(

@@ -60,21 +60,10 @@ impl SqliteStore {
         user: UserId,
         id: AssistantId,
     ) -> Result<Assistant> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {ASSISTANT_COLUMNS} FROM assistants WHERE id = ? AND user_id = ?"
-        )))
-        .bind(id.get())
-        .bind(user.get())
-        .fetch_optional(ex)
-        .await
-        .map_err(|e| self.err(e))?;
-        row.as_ref()
-            .map(assistant_from_row)
-            .transpose()?
-            .ok_or_else(|| StoreError::NotFound {
-                what: "assistant",
-                id: id.to_string(),
-            })
+        let select =
+            format!("SELECT {ASSISTANT_COLUMNS} FROM assistants WHERE id = ? AND user_id = ?");
+        self.load_owned(ex, select, "assistant", user, id.get(), assistant_from_row)
+            .await
     }
 
     /// Runs an INSERT or UPDATE of an assistant whose parameters `?1`–`?11` are the
@@ -189,13 +178,7 @@ impl AssistantStore for SqliteStore {
 
     async fn delete_assistant(&self, user: UserId, id: AssistantId) -> Result<()> {
         // Its topics lose the link through ON DELETE SET NULL.
-        let res = sqlx::query("DELETE FROM assistants WHERE id = ? AND user_id = ?")
-            .bind(id.get())
-            .bind(user.get())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
-        one_row(&res, "assistant", id)
+        self.delete_owned(Owned::Assistant, user, id.get()).await
     }
 }
 
