@@ -299,7 +299,9 @@ impl App {
     }
 
     /// Downloads a model from the hub (`{hub}/{id}/resolve/main/{file}`) into
-    /// `models/<name>`. Goes through `orchard-net`, so it is in the egress ledger.
+    /// `models/<name>`, through the SSRF-guarded client (a local hub needs
+    /// `knowledge.allow_local_hosts` or a trusted address), so every hop is in the
+    /// egress ledger.
     pub async fn pull_local_model(
         &self,
         hub: &str,
@@ -319,7 +321,9 @@ impl App {
         let dest = self.model_dir(&name)?;
         let staging = self.models_dir().join(format!(".{name}.partial"));
         let _ = tokio::fs::remove_dir_all(&staging).await;
-        let http = self.http()?;
+        // A hub answers with redirects to its file store: the guarded client follows
+        // them, each hop checked and in the ledger.
+        let http = self.fetcher()?;
         for (i, file) in MODEL_FILES.iter().enumerate() {
             let url = format!("{}/{id}/resolve/main/{file}", hub.trim_end_matches('/'));
             let url = orchard_net::Url::parse(&url)

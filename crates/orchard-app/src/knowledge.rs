@@ -322,6 +322,18 @@ impl App {
         }
     }
 
+    /// The client for addresses a person names (pages, sitemaps, model hubs): the SSRF
+    /// guard with the `knowledge` settings, redirects followed hop by hop.
+    pub(crate) fn fetcher(&self) -> Result<orchard_net::HttpClient, AppError> {
+        let policy = orchard_net::FetchPolicy {
+            allow_local_hosts: self.config().knowledge.allow_local_hosts,
+            exempt: self.config().knowledge.trusted.clone(),
+        };
+        self.http()?
+            .fetcher(policy)
+            .map_err(|e| AppError::new("fetch_failed", format!("cannot fetch: {e}")))
+    }
+
     /// A base by id.
     pub async fn kb(&self, id: KnowledgeBaseId) -> Result<KnowledgeBase, AppError> {
         Ok(self.store().knowledge_base(self.user(), id).await?)
@@ -864,16 +876,7 @@ impl App {
     async fn fetch_url(&self, base: &KnowledgeBase, url: &str) -> Result<Fetched, AppError> {
         let parsed = orchard_net::Url::parse(url)
             .map_err(|_| AppError::invalid(format!("'{url}' is not a URL")))?;
-        let policy = orchard_net::FetchPolicy {
-            allow_local_hosts: self.config().knowledge.allow_local_hosts,
-            exempt: self.config().knowledge.trusted.clone(),
-        };
-        let client = self.http()?.fetcher(policy).map_err(|e| {
-            AppError::new(
-                "fetch_failed",
-                format!("cannot fetch {}: {e}", host_of(&parsed)),
-            )
-        })?;
+        let client = self.fetcher()?;
         let resp = client
             .request(
                 orchard_net::Method::GET,

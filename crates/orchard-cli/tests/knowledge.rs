@@ -601,8 +601,10 @@ async fn p_l3_a_base_with_the_local_embedder_finds_by_meaning_and_sends_nothing_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedder_pull_downloads_a_model_from_the_hub_through_the_ledger() {
-    let sb = Sandbox::new();
+    let mut sb = Sandbox::new();
     let hub = FakeSite::start().await;
+    // The hub is on loopback: trusted by its exact address, as a local hub must be.
+    sb.env("ORCHARD_KB_TRUSTED_ADDRS", &hub.addr().to_string());
     let model = minilm();
     for file in [
         "config.json",
@@ -612,9 +614,15 @@ async fn embedder_pull_downloads_a_model_from_the_hub_through_the_ledger() {
         "1_Pooling/config.json",
     ] {
         hub.page(
-            &format!("/sentence-transformers/all-MiniLM-L6-v2/resolve/main/{file}"),
+            &format!("/files/{file}"),
             "application/octet-stream",
             std::fs::read(model.join(file)).unwrap(),
+        );
+        // As the real hub does, the model's path redirects to a file store.
+        hub.redirect(
+            &format!("/sentence-transformers/all-MiniLM-L6-v2/resolve/main/{file}"),
+            302,
+            &hub.url(&format!("/files/{file}")),
         );
     }
     let out = sb
